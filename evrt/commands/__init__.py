@@ -1,0 +1,6 @@
+"""One module per `evrt` sub-command; each defines `register(subparsers)` setting `func(args) -> int`."""
+
+COMMANDS = [
+    "evrt.commands.run",
+    "evrt.commands.nodes",
+]

@@ -1,0 +1,1 @@
+"""config -> plan -> run. See `evrt.graph.api.Graph` for building graphs in Python."""

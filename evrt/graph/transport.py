@@ -1,0 +1,115 @@
+"""ZeroMQ framing and endpoints. Only the runner (and this module) touch sockets.
+
+A data message is the multipart `[header, buffer, ...]`: a compact JSON header (kind,
+stream, per-edge `seq`, producer `edge`, `origin` wall-clock ns, times, dtype, shape,
+geometry) and the array buffers, sent with `copy=False` and received as zero-copy frames.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import tempfile
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import zmq
+
+from evrt.messages import decode, encode
+
+_dumps = json.JSONEncoder(separators=(",", ":"), default=str).encode
+_loads = json.loads
+
+
+def prepare(message: Any, *, origin: int) -> tuple[dict, list[Any]]:
+    """Message -> (header, byte views of its arrays). Done once per message, whatever the fan-out."""
+    header, buffers = encode(message)
+    header["origin"] = origin
+    return header, [memoryview(b).cast("B") if b.size else b"" for b in buffers]
+
+
+def frames_for(header: dict, buffers: list[Any], *, seq: int, edge: str) -> list[Any]:
+    """The multipart frames of one prepared message on one edge. Buffers are not copied."""
+    header["seq"] = seq
+    header["edge"] = edge
+    return [_dumps(header).encode(), *buffers]
+
+
+def pack(message: Any, *, seq: int, edge: str, origin: int) -> list[Any]:
+    """Message -> multipart frames. Array buffers are not copied."""
+    header, buffers = prepare(message, origin=origin)
+    return frames_for(header, buffers, seq=seq, edge=edge)
+
+
+def pack_header_only(header: dict) -> list[bytes]:
+    return [_dumps(header).encode()]
+
+
+def unpack(frames: list[Any]) -> tuple[dict, Any]:
+    """Multipart frames -> (header, message); arrays view the received frames' memory."""
+    header = _loads(bytes(frames[0].buffer) if hasattr(frames[0], "buffer") else frames[0])
+    buffers = [f.buffer if hasattr(f, "buffer") else f for f in frames[1:]]
+    return header, decode(header, buffers)
+
+
+def free_tcp_port(host: str = "127.0.0.1") -> int:
+    """Ask the OS for a free port (bind to 0). Small race, fine for loopback tests and local runs."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Endpoints:
+    """Where each node's input socket binds and how peers reach it, per placement."""
+
+    placement: str
+    run_id: str
+    control: str
+    inputs: dict[str, str]
+    ipc_dir: str | None = None
+
+    def cleanup(self) -> None:
+        if self.ipc_dir and os.path.isdir(self.ipc_dir):
+            for f in os.listdir(self.ipc_dir):
+                try:
+                    os.unlink(os.path.join(self.ipc_dir, f))
+                except OSError:
+                    pass
+            try:
+                os.rmdir(self.ipc_dir)
+            except OSError:
+                pass
+
+
+def make_endpoints(placement: str, node_names: list[str], hosts: dict[str, str | None] | None = None) -> Endpoints:
+    run_id = uuid.uuid4().hex[:10]
+    if placement == "threads":
+        return Endpoints(placement, run_id, f"inproc://evrt-{run_id}-control",
+                         {n: f"inproc://evrt-{run_id}-{n}" for n in node_names})
+    if placement == "processes":
+        d = tempfile.mkdtemp(prefix=f"evrt-{run_id}-")
+        return Endpoints(placement, run_id, f"ipc://{d}/control",
+                         {n: f"ipc://{d}/{i}" for i, n in enumerate(node_names)}, ipc_dir=d)
+    if placement == "hosts":
+        hosts = hosts or {}
+        inputs = {}
+        for n in node_names:
+            host = hosts.get(n) or "127.0.0.1"
+            inputs[n] = f"tcp://{host}:{free_tcp_port() if host in ('127.0.0.1', 'localhost') else 0}"
+        return Endpoints(placement, run_id, f"tcp://127.0.0.1:{free_tcp_port()}", inputs)
+    raise ValueError(f"unknown placement {placement!r}")
+
+
+def new_context(shared: zmq.Context | None = None) -> zmq.Context:
+    return shared if shared is not None else zmq.Context()
+
+
+def dumps(obj: Any) -> bytes:
+    return _dumps(obj).encode()
+
+
+def loads(data: bytes) -> Any:
+    return _loads(data)
