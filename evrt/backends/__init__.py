@@ -1,1 +1,1 @@
-"""backends."""
+"""Where synaptic matrix work runs: `digital` (torch) or `crossbar` (simulated memristor arrays)."""
