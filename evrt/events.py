@@ -198,6 +198,15 @@ class EventPacket:
     def __len__(self) -> int:
         return int(self.events.shape[0])
 
+    @classmethod
+    def trusted(cls, events: np.ndarray, geometry: Geometry, stream: str, t_start: int, t_end: int,
+                meta: dict) -> EventPacket:
+        """Build without checks: for transport, where the array already has `EVENT_DTYPE`."""
+        self = object.__new__(cls)
+        self.events, self.geometry, self.stream = events, geometry, stream
+        self.t_start, self.t_end, self.meta = t_start, t_end, meta
+        return self
+
     @property
     def t(self) -> np.ndarray:
         return self.events["t"]

@@ -6,13 +6,15 @@ carried as separate buffers so transport can send them without copying.
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from evrt.events import EventPacket, Geometry
+from evrt.events import EVENT_DTYPE, EventPacket, Geometry
 
 __all__ = [
     "EventPacket",
@@ -112,34 +114,40 @@ class EndOfStream:
 Message = EventPacket | TensorMsg | Prediction | Frame | Imu | Trigger | EndOfStream
 
 
-def _dtype_descr(dtype: np.dtype) -> Any:
-    return np.lib.format.dtype_to_descr(dtype)
+_EVENTS_KEY = "evrt.events"
 
 
-def _dtype_from(descr: Any) -> np.dtype:
-    if isinstance(descr, list):
-        descr = [tuple(d) if isinstance(d, list) else d for d in descr]
-        descr = [
-            (d[0], d[1], tuple(d[2])) if len(d) == 3 and isinstance(d[2], list) else d for d in descr
-        ]
-    if isinstance(descr, dict):
-        return np.dtype(descr)
-    return np.lib.format.descr_to_dtype(descr)
-
-
-def _array_spec(a: np.ndarray) -> dict:
-    """dtype + shape of an array as JSON; structured dtypes of scalar fields keep their offsets."""
-    fields = a.dtype.fields
-    if fields and all(fields[n][0].shape == () for n in a.dtype.names):
-        dtype: Any = {
-            "names": list(a.dtype.names),
-            "formats": [fields[n][0].str for n in a.dtype.names],
-            "offsets": [fields[n][1] for n in a.dtype.names],
-            "itemsize": a.dtype.itemsize,
-        }
+@functools.lru_cache(maxsize=256)
+def _dtype_key(dtype: np.dtype) -> str:
+    """A short string naming a dtype on the wire: cached, so the hot path does no work."""
+    if dtype == EVENT_DTYPE:
+        return _EVENTS_KEY
+    if dtype.names is None and dtype.subdtype is None:
+        return dtype.str
+    fields = dtype.fields
+    if all(fields[n][0].shape == () for n in dtype.names):
+        spec: Any = {"names": list(dtype.names), "formats": [fields[n][0].str for n in dtype.names],
+                     "offsets": [fields[n][1] for n in dtype.names], "itemsize": dtype.itemsize}
     else:
-        dtype = _dtype_descr(a.dtype)
-    return {"dtype": dtype, "shape": list(a.shape)}
+        spec = np.lib.format.dtype_to_descr(dtype)
+    return json.dumps(spec)
+
+
+@functools.lru_cache(maxsize=256)
+def _dtype_from_key(key: str) -> np.dtype:
+    if key == _EVENTS_KEY:
+        return EVENT_DTYPE
+    if not key.startswith(("{", "[")):
+        return np.dtype(key)
+    spec = json.loads(key)
+    if isinstance(spec, dict):
+        return np.dtype(spec)
+    return np.lib.format.descr_to_dtype([_tuples(field) for field in spec])
+
+
+def _tuples(value: Any) -> Any:
+    """JSON turned a descr's tuples (fields, shapes) into lists; numpy wants tuples back."""
+    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
 
 
 _ARRAY_FIELD = {
@@ -193,9 +201,14 @@ def encode(message: Any) -> tuple[dict, list[np.ndarray]]:
         if hasattr(array, "detach"):  # a torch tensor
             array = array.detach().cpu().numpy()
         array = np.ascontiguousarray(array)
-        header["array"] = _array_spec(array)
+        header["array"] = {"dtype": _dtype_key(array.dtype), "shape": array.shape}
         buffers.append(array)
     return header, buffers
+
+
+@functools.lru_cache(maxsize=64)
+def _geometry(width: int, height: int) -> Geometry:
+    return Geometry(width, height)
 
 
 def decode(header: dict, buffers: list[Any]) -> Any:
@@ -206,10 +219,10 @@ def decode(header: dict, buffers: list[Any]) -> Any:
     array = None
     if "array" in header:
         spec = header["array"]
-        dtype = _dtype_from(spec["dtype"])
-        array = np.frombuffer(buffers[0], dtype=dtype).reshape(spec["shape"])
+        array = np.frombuffer(buffers[0], dtype=_dtype_from_key(spec["dtype"])).reshape(spec["shape"])
     if kind == "events":
-        return EventPacket(array, Geometry(*header["geometry"]), **common)
+        return EventPacket.trusted(array, _geometry(*header["geometry"]), header["stream"],
+                                   header["t_start"], header["t_end"], header.get("meta") or {})
     if kind == "tensor":
         return TensorMsg(array, **common)
     if kind == "prediction":

@@ -47,9 +47,11 @@ def test_zmq_publisher_is_readable_by_an_outside_pyzmq_subscriber():
         try:
             while True:
                 frames = sub.recv_multipart()
-                header = json.loads(frames[1])
+                header = json.loads(frames[1])  # plain JSON: readable without evrt
                 if header["kind"] == "events":
-                    received.append(np.frombuffer(frames[2], dtype=np.dtype(header["array"]["dtype"])).copy())
+                    assert header["array"]["dtype"] == "evrt.events"  # the 16-byte layout
+                    _, message = transport.unpack(frames[1:])
+                    received.append(message.events.copy())
         except zmq.Again:
             pass
         finally:

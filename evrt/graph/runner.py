@@ -9,8 +9,11 @@ naming the node; Ctrl-C asks sources to stop, so the graph drains and sinks clos
 
 from __future__ import annotations
 
-import multiprocessing as mp
+import os
+import pickle
 import signal
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -23,7 +26,7 @@ from evrt.graph import registry, transport
 from evrt.graph.config import GraphConfig
 from evrt.graph.node import Node
 from evrt.graph.stats import JsonLines, LiveDisplay, edge_summary, format_table
-from evrt.graph.worker import OutSpec, Worker, WorkerSpec, run_in_process
+from evrt.graph.worker import OutSpec, Worker, WorkerSpec
 
 READY_TIMEOUT_S = 120.0
 
@@ -88,7 +91,7 @@ class Runner:
     # ---- launching ---------------------------------------------------------------------------
     def _launch(self, specs: list[WorkerSpec]) -> None:
         self.threads: dict[str, threading.Thread] = {}
-        self.procs: dict[str, mp.process.BaseProcess] = {}
+        self.procs: dict[str, subprocess.Popen] = {}
         if self.config.placement == "threads":
             for spec in specs:
                 w = Worker(spec, self.ctx, self.instances.get(spec.name))
@@ -98,24 +101,26 @@ class Runner:
             for spec in reversed(specs):
                 self.threads[spec.name].start()
         else:
-            mpctx = mp.get_context("spawn")
+            env = dict(os.environ)
+            env["PYTHONPATH"] = os.pathsep.join([p for p in sys.path if p] )
             for spec in reversed(specs):
-                p = mpctx.Process(target=run_in_process, args=(spec,), name=f"evrt-{spec.name}",
-                                  daemon=False)
-                p.start()
+                p = subprocess.Popen([sys.executable, "-m", "evrt.graph.worker_main"],
+                                     stdin=subprocess.PIPE, env=env)
+                p.stdin.write(pickle.dumps(spec))
+                p.stdin.close()
                 self.procs[spec.name] = p
 
     def _alive(self, name: str) -> bool:
         if name in self.threads:
             return self.threads[name].is_alive()
-        return self.procs[name].is_alive()
+        return self.procs[name].poll() is None
 
     def _dead_worker(self) -> tuple[str, str] | None:
         for name, p in self.procs.items():
             if self.states.get(name) in ("done", "error", "aborted"):
                 continue
-            if not p.is_alive():
-                code = p.exitcode
+            if p.poll() is not None:
+                code = p.returncode
                 how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
                 return name, f"worker process died ({how}) before finishing"
         return None
@@ -257,15 +262,16 @@ class Runner:
                 self._poll(20)
                 t.join(0.05)
         for _name, p in getattr(self, "procs", {}).items():
-            while p.is_alive() and time.monotonic() < deadline:
+            while p.poll() is None and time.monotonic() < deadline:
                 self._poll(20)
-                p.join(0.05)
-            if p.is_alive():
+                time.sleep(0.02)
+            if p.poll() is None:
                 p.terminate()
-                p.join(2.0)
-            if p.is_alive():
-                p.kill()
-                p.join(2.0)
+                try:
+                    p.wait(2.0)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait(2.0)
         self._poll(0)
         self.router.close(0)
         alive_threads = [n for n, t in getattr(self, "threads", {}).items() if t.is_alive()]

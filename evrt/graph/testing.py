@@ -9,9 +9,11 @@ import json
 import os
 import signal
 import time
+from collections.abc import Iterator
 from typing import Any
 
-from evrt.graph.node import Node, Sink
+from evrt.events import EventPacket
+from evrt.graph.node import Node, Sink, Source
 from evrt.sinks.basic import EventChecksum
 
 
@@ -67,3 +69,28 @@ class KillSelfAfter(Node):
         if self.seen >= self.after:
             os.kill(os.getpid(), signal.SIGKILL)
         return (message,)
+
+
+class RepeatSource(Source):
+    """Emits the same pre-generated packet `count` times: a source that costs nothing, for benchmarks."""
+
+    def __init__(self, packet_events: int = 4096, count: int = 1000, width: int = 346,
+                 height: int = 260, seed: int = 0, rate_hz: float = 0.0) -> None:
+        from evrt.events import Geometry
+        from evrt.sources.synthetic.patterns import PatternSource
+
+        g = Geometry(width, height)
+        src = PatternSource("poisson", width=width, height=height, duration=1.0,
+                            rate=packet_events * 1.2, seed=seed, window_us=1_000_000)
+        events = src.all_events()[:packet_events]
+        self.packet_events = packet_events
+        self.events = events
+        self.geometry = g
+        self.count = count
+        self.rate_hz = rate_hz
+        self.speed = 1.0 if rate_hz > 0 else 0.0
+
+    def messages(self) -> Iterator[EventPacket]:
+        step = int(1e6 / self.rate_hz) if self.rate_hz > 0 else 1
+        for i in range(self.count):
+            yield EventPacket(self.events, self.geometry, "events", i * step, (i + 1) * step)

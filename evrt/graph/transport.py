@@ -7,7 +7,6 @@ geometry) and the array buffers, sent with `copy=False` and received as zero-cop
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import tempfile
@@ -15,12 +14,17 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import zmq
 
 from evrt.messages import decode, encode
 
-_dumps = json.JSONEncoder(separators=(",", ":"), default=str).encode
-_loads = json.loads
+
+def _dumps(obj: Any) -> bytes:
+    return orjson.dumps(obj, default=str, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+_loads = orjson.loads
 
 
 def prepare(message: Any, *, origin: int) -> tuple[dict, list[Any]]:
@@ -34,7 +38,7 @@ def frames_for(header: dict, buffers: list[Any], *, seq: int, edge: str) -> list
     """The multipart frames of one prepared message on one edge. Buffers are not copied."""
     header["seq"] = seq
     header["edge"] = edge
-    return [_dumps(header).encode(), *buffers]
+    return [_dumps(header), *buffers]
 
 
 def pack(message: Any, *, seq: int, edge: str, origin: int) -> list[Any]:
@@ -43,15 +47,17 @@ def pack(message: Any, *, seq: int, edge: str, origin: int) -> list[Any]:
     return frames_for(header, buffers, seq=seq, edge=edge)
 
 
-def pack_header_only(header: dict) -> list[bytes]:
-    return [_dumps(header).encode()]
-
-
 def unpack(frames: list[Any]) -> tuple[dict, Any]:
     """Multipart frames -> (header, message); arrays view the received frames' memory."""
-    header = _loads(bytes(frames[0].buffer) if hasattr(frames[0], "buffer") else frames[0])
-    buffers = [f.buffer if hasattr(f, "buffer") else f for f in frames[1:]]
+    header, buffers = unpack_raw(frames)
     return header, decode(header, buffers)
+
+
+def unpack_raw(frames: list[Any]) -> tuple[dict, list[Any]]:
+    """Multipart frames -> (header, buffers) without building the message."""
+    first = frames[0]
+    header = _loads(first.bytes if isinstance(first, zmq.Frame) else first)
+    return header, [f.buffer if isinstance(f, zmq.Frame) else f for f in frames[1:]]
 
 
 def free_tcp_port(host: str = "127.0.0.1") -> int:
@@ -108,7 +114,7 @@ def new_context(shared: zmq.Context | None = None) -> zmq.Context:
 
 
 def dumps(obj: Any) -> bytes:
-    return _dumps(obj).encode()
+    return _dumps(obj)
 
 
 def loads(data: bytes) -> Any:

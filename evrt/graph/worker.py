@@ -22,9 +22,10 @@ from evrt.events import EventPacket
 from evrt.graph import registry, transport
 from evrt.graph.node import Node, NodeContext
 from evrt.graph.stats import NodeStats
-from evrt.messages import EndOfStream, message_events
+from evrt.messages import EndOfStream, decode, message_events
 
 POLL_MS = 50
+CTRL_EVERY_S = 0.01
 
 
 class Aborted(Exception):
@@ -132,8 +133,10 @@ class Worker:
         self.sockets: list[zmq.Socket] = []
         self.seq: dict[str, int] = {o.label: 0 for o in spec.outputs}
         self.last_stats = time.monotonic()
+        self.last_ctrl = 0.0
         self.origin = 0
         self.pending_eos = set(spec.in_edges)
+        self.forwarding: tuple[Any, dict, list[Any]] = (None, {}, [])
 
     # ---- control channel ---------------------------------------------------------------
     def _socket(self, kind: int) -> zmq.Socket:
@@ -144,6 +147,14 @@ class Worker:
 
     def _send_ctrl(self, kind: str, **payload: Any) -> None:
         self.ctrl.send_multipart([kind.encode(), transport.dumps(payload)])
+
+    def _check_ctrl_soon(self) -> None:
+        """Look at the control socket at most every CTRL_EVERY_S on the hot path."""
+        now = time.monotonic()
+        if now - self.last_ctrl >= CTRL_EVERY_S:
+            self.last_ctrl = now
+            self._check_ctrl()
+            self._maybe_stats()
 
     def _check_ctrl(self, timeout_ms: int = 0) -> None:
         while self.ctrl.poll(timeout_ms, zmq.POLLIN):
@@ -180,7 +191,11 @@ class Worker:
             edge = self.stats.out_edge(out.label)
             edge["offered"] += 1
             if cache is None:
-                cache = transport.prepare(message, origin=self.origin)
+                if message is self.forwarding[0]:
+                    # unchanged input: resend the received header and buffers (no encode, no copy)
+                    cache = (dict(self.forwarding[1]), self.forwarding[2])
+                else:
+                    cache = transport.prepare(message, origin=self.origin)
             frames = transport.frames_for(cache[0], cache[1], seq=seq, edge=out.label)
             if self._send(sock, frames, droppable=(self.spec.flow == "realtime" and not is_eos)):
                 edge["sent"] += 1
@@ -279,7 +294,7 @@ class Worker:
         wall0 = None
         t0 = 0
         for message in node.messages():
-            self._check_ctrl()
+            self._check_ctrl_soon()
             if self.stopping:
                 break
             if speed > 0 and hasattr(message, "t_end"):
@@ -296,20 +311,27 @@ class Worker:
                         break
             self.origin = time.time_ns()
             self._emit(message)
-            self._maybe_stats()
         self._emit(EndOfStream(stream=self.spec.name, reason="stopped" if self.stopping else "end"))
 
     def _next_input(self) -> tuple[dict, Any] | None:
         if self.spec.flow == "realtime":
             item = self.inbox.get(POLL_MS / 1000)
-            self._check_ctrl()
+            self._check_ctrl_soon()
             return item
-        if self.in_sock.poll(POLL_MS, zmq.POLLIN):
+        try:
+            frames = self.in_sock.recv_multipart(zmq.NOBLOCK, copy=False)
+        except zmq.Again:
+            self._check_ctrl_soon()
+            if not self.in_sock.poll(POLL_MS, zmq.POLLIN):
+                self._check_ctrl()
+                self._maybe_stats()
+                return None
             frames = self.in_sock.recv_multipart(copy=False)
-            self._check_ctrl()
-            return transport.unpack(frames)
-        self._check_ctrl()
-        return None
+        self._check_ctrl_soon()
+        header, buffers = transport.unpack_raw(frames)
+        message = decode(header, buffers)
+        self.forwarding = (message, header, buffers)
+        return header, message
 
     def _run_consumer(self) -> None:
         node = self.node
@@ -317,7 +339,6 @@ class Worker:
             self.inbox = _RealtimeInbox(self.in_sock, self.spec.queue, self.stats)
         while self.pending_eos:
             item = self._next_input()
-            self._maybe_stats()
             if item is None:
                 continue
             header, message = item
@@ -344,7 +365,7 @@ class Worker:
 
 
 def run_in_process(spec: WorkerSpec) -> None:
-    """Entry point of a worker process: own context, ignore Ctrl-C (the runner coordinates)."""
+    """Body of a worker process: own context, ignore Ctrl-C (the runner coordinates)."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -354,3 +375,14 @@ def run_in_process(spec: WorkerSpec) -> None:
         Worker(spec, ctx).run()
     finally:
         ctx.term()
+
+
+def main() -> None:
+    """Read a pickled WorkerSpec from stdin and run it (see `evrt.graph.worker_main`)."""
+    import pickle
+    import sys
+
+    spec = pickle.loads(sys.stdin.buffer.read())
+    run_in_process(spec)
+
+
