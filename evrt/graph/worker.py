@@ -330,7 +330,8 @@ class Worker:
         self._check_ctrl_soon()
         header, buffers = transport.unpack_raw(frames)
         message = decode(header, buffers)
-        self.forwarding = (message, header, buffers)
+        # keep the received frames: forwarding them resends zmq messages by reference
+        self.forwarding = (message, header, frames[1:])
         return header, message
 
     def _run_consumer(self) -> None:
