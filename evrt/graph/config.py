@@ -27,6 +27,9 @@ GRAPH_KEYS = {
     "queue": int,
     "stats_interval": float,
     "stop_timeout": float,
+    "curve_keys": str,
+    "advertise": str,
+    "heartbeat_timeout": float,
 }
 
 
@@ -62,6 +65,9 @@ class GraphConfig:
     queue: int = 8
     stats_interval: float = 1.0
     stop_timeout: float = 10.0
+    curve_keys: str | None = None
+    advertise: str | None = None
+    heartbeat_timeout: float = 30.0
     nodes: dict[str, NodeSpec] = field(default_factory=dict)
     source_path: str | None = None
 
@@ -100,6 +106,19 @@ class GraphConfig:
         consumers = {e.producer for e in self.edges()}
         return [n for n in self.nodes if n not in consumers]
 
+    def _check_host(self, spec: NodeSpec) -> None:
+        from evrt.graph.remote import is_loopback
+
+        if self.placement != "hosts":
+            raise ConfigError("'host' is only valid with placement = \"hosts\"", node=spec.name, key="host")
+        name, sep, port = spec.host.rpartition(":")
+        if not sep or not port.isdigit() or not name:
+            raise ConfigError(f"expected HOST:PORT of an `evrt worker`, got {spec.host!r}",
+                              node=spec.name, key="host")
+        if not is_loopback(name) and not self.curve_keys:
+            raise ConfigError("a host off loopback needs [graph] curve_keys (make them with "
+                              "`evrt keys FILE`)", node=spec.name, key="host")
+
     def validate(self) -> GraphConfig:
         if self.placement not in PLACEMENTS:
             raise ConfigError(f"expected one of {PLACEMENTS}, got {self.placement!r}", key="graph.placement")
@@ -127,9 +146,8 @@ class GraphConfig:
             if cls.role != "source" and not spec.inputs:
                 raise ConfigError(f"type {cls.__name__} needs at least one input (missing input)",
                                   node=spec.name, key="inputs")
-            if spec.host is not None and self.placement != "hosts":
-                raise ConfigError("'host' is only valid with placement = \"hosts\"", node=spec.name,
-                                  key="host")
+            if spec.host is not None:
+                self._check_host(spec)
         for e in self.edges():
             cls = registry.resolve(self.nodes[e.producer].type, node=e.producer)
             if cls.role == "sink":

@@ -9,6 +9,7 @@ naming the node; Ctrl-C asks sources to stop, so the graph drains and sinks clos
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pickle
 import signal
@@ -22,7 +23,7 @@ from typing import Any
 import zmq
 
 from evrt.errors import EvrtError, NodeError
-from evrt.graph import registry, transport
+from evrt.graph import registry, remote, transport
 from evrt.graph.config import GraphConfig
 from evrt.graph.node import Node
 from evrt.graph.stats import JsonLines, LiveDisplay, edge_summary, format_table
@@ -57,16 +58,14 @@ def worker_specs(config: GraphConfig, endpoints: transport.Endpoints) -> list[Wo
         type_ref = node.type
         if config.placement != "threads" and isinstance(type_ref, type):
             type_ref = f"{type_ref.__module__}:{type_ref.__qualname__}"
-        bind = None
         endpoint = endpoints.inputs[name] if ins else None
-        if endpoint and endpoint.startswith("tcp://") and config.placement == "hosts":
-            port = endpoint.rsplit(":", 1)[1]
-            bind = f"tcp://{'127.0.0.1' if not node.host else '*'}:{port}"
+        bind = endpoints.binds.get(name) if endpoint else None
         specs.append(WorkerSpec(
             name=name, type=type_ref, params=dict(node.params), role=cls.role, flow=config.flow,
             queue=config.queue, placement=config.placement, control=endpoints.control,
             input_endpoint=endpoint, in_edges=ins, outputs=outs,
             stats_interval=min(config.stats_interval, 0.5), bind_input=bind,
+            curve_keys=config.curve_keys,
         ))
     return specs
 
@@ -85,13 +84,48 @@ class Runner:
                             "use 'module:Class' types for processes and hosts")
         self.install_sigint = install_sigint
         self.snapshots: dict[str, dict] = {}
+        self.last_seen: dict[str, float] = {}
+        self.workers: dict[str, Any] = {}
+        self.t_launch = time.monotonic()
+        self.threads: dict[str, threading.Thread] = {}
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.remote_nodes: dict[str, str] = {}
         self.states: dict[str, str] = {}
         self.interrupts = 0
 
+    # ---- remote hosts ------------------------------------------------------------------------
+    def _plan_remote(self) -> str:
+        """Ask each named `evrt worker` for ports; return where the control socket binds."""
+        cfg = self.config
+        self.workers: dict[str, remote.WorkerClient] = {}
+        off_loopback = False
+        for name, spec in cfg.nodes.items():
+            if spec.host is None:
+                continue
+            client = self.workers.get(spec.host)
+            if client is None:
+                client = self.workers[spec.host] = remote.WorkerClient(self.ctx, spec.host, cfg.curve_keys)
+            port = client.request("ports", count=1)["ports"][0]
+            self.endpoints.inputs[name] = f"tcp://{client.hostname}:{port}"
+            loop = remote.is_loopback(client.hostname)
+            self.endpoints.binds[name] = f"tcp://{'127.0.0.1' if loop else '0.0.0.0'}:{port}"
+            off_loopback |= not loop
+        if not off_loopback:
+            return self.endpoints.control
+        port = self.endpoints.control.rsplit(":", 1)[1]
+        first = next(c.hostname for c in self.workers.values() if not remote.is_loopback(c.hostname))
+        me = cfg.advertise or remote.local_address_towards(first)
+        self.endpoints.control = f"tcp://{me}:{port}"
+        for name, spec in cfg.nodes.items():  # local nodes must be reachable from remote ones
+            if spec.host is None:
+                p = self.endpoints.inputs[name].rsplit(":", 1)[1]
+                self.endpoints.inputs[name] = f"tcp://{me}:{p}"
+                self.endpoints.binds[name] = f"tcp://0.0.0.0:{p}"
+        return f"tcp://0.0.0.0:{port}"
+
     # ---- launching ---------------------------------------------------------------------------
     def _launch(self, specs: list[WorkerSpec]) -> None:
-        self.threads: dict[str, threading.Thread] = {}
-        self.procs: dict[str, subprocess.Popen] = {}
+        self.t_launch = time.monotonic()
         if self.config.placement == "threads":
             for spec in specs:
                 w = Worker(spec, self.ctx, self.instances.get(spec.name))
@@ -104,6 +138,11 @@ class Runner:
             env = dict(os.environ)
             env["PYTHONPATH"] = os.pathsep.join([p for p in sys.path if p] )
             for spec in reversed(specs):
+                host = self.config.nodes[spec.name].host
+                if host is not None:
+                    self.workers[host].request("launch", spec=dataclasses.asdict(spec))
+                    self.remote_nodes[spec.name] = host
+                    continue
                 p = subprocess.Popen([sys.executable, "-m", "evrt.graph.worker_main"],
                                      stdin=subprocess.PIPE, env=env)
                 p.stdin.write(pickle.dumps(spec))
@@ -113,6 +152,8 @@ class Runner:
     def _alive(self, name: str) -> bool:
         if name in self.threads:
             return self.threads[name].is_alive()
+        if name in self.remote_nodes:
+            return time.monotonic() - self.last_seen.get(name, self.t_launch) < self.config.heartbeat_timeout
         return self.procs[name].poll() is None
 
     def _dead_worker(self) -> tuple[str, str] | None:
@@ -123,6 +164,12 @@ class Runner:
                 code = p.returncode
                 how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
                 return name, f"worker process died ({how}) before finishing"
+        for name, host in self.remote_nodes.items():
+            if self.states.get(name) in ("done", "error", "aborted"):
+                continue
+            if not self._alive(name):
+                return name, (f"no word from its process on {host} for "
+                              f"{self.config.heartbeat_timeout:.0f} s (heartbeat lost)")
         return None
 
     # ---- control -------------------------------------------------------------------------------
@@ -144,6 +191,7 @@ class Runner:
                 except zmq.Again:
                     break
                 name, kind = ident.decode(), kind.decode()
+                self.last_seen[name] = time.monotonic()
                 data = transport.loads(payload)
                 if kind in ("stats", "done", "aborted") and "node" in data:
                     self.snapshots[name] = data
@@ -165,14 +213,17 @@ class Runner:
     # ---- the run -----------------------------------------------------------------------------
     def run(self) -> RunResult:
         cfg = self.config
-        hosts = {n: s.host for n, s in cfg.nodes.items()}
-        self.endpoints = transport.make_endpoints(cfg.placement, list(cfg.nodes), hosts)
-        specs = worker_specs(cfg, self.endpoints)
         self.ctx = zmq.Context()
+        self.endpoints = transport.make_endpoints(cfg.placement, list(cfg.nodes))
+        control_bind = self.endpoints.control
+        if cfg.placement == "hosts":
+            control_bind = self._plan_remote()
+        specs = worker_specs(cfg, self.endpoints)
         self.router = self.ctx.socket(zmq.ROUTER)
         self.router.setsockopt(zmq.LINGER, 0)
         self.router.setsockopt(zmq.ROUTER_MANDATORY, 0)
-        self.router.bind(self.endpoints.control)
+        remote.secure(self.router, cfg.curve_keys, server=True)
+        self.router.bind(control_bind)
         old_handler = None
         if self.install_sigint and threading.current_thread() is threading.main_thread():
             old_handler = signal.signal(signal.SIGINT, self._on_sigint)
@@ -273,6 +324,14 @@ class Runner:
                     p.kill()
                     p.wait(2.0)
         self._poll(0)
+        for client in self.workers.values():
+            try:
+                if any(self.states.get(n) not in ("done", "aborted", "error")
+                       for n, h in self.remote_nodes.items() if h == client.host):
+                    client.request("stop")
+            except EvrtError:
+                pass
+            client.close()
         self.router.close(0)
         alive_threads = [n for n, t in getattr(self, "threads", {}).items() if t.is_alive()]
         if not alive_threads:

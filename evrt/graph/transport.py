@@ -11,7 +11,7 @@ import os
 import socket
 import tempfile
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -76,6 +76,7 @@ class Endpoints:
     control: str
     inputs: dict[str, str]
     ipc_dir: str | None = None
+    binds: dict[str, str] = field(default_factory=dict)  # where an input binds, if not `inputs`
 
     def cleanup(self) -> None:
         if self.ipc_dir and os.path.isdir(self.ipc_dir):
@@ -90,7 +91,7 @@ class Endpoints:
                 pass
 
 
-def make_endpoints(placement: str, node_names: list[str], hosts: dict[str, str | None] | None = None) -> Endpoints:
+def make_endpoints(placement: str, node_names: list[str]) -> Endpoints:
     run_id = uuid.uuid4().hex[:10]
     if placement == "threads":
         return Endpoints(placement, run_id, f"inproc://evrt-{run_id}-control",
@@ -100,12 +101,9 @@ def make_endpoints(placement: str, node_names: list[str], hosts: dict[str, str |
         return Endpoints(placement, run_id, f"ipc://{d}/control",
                          {n: f"ipc://{d}/{i}" for i, n in enumerate(node_names)}, ipc_dir=d)
     if placement == "hosts":
-        hosts = hosts or {}
-        inputs = {}
-        for n in node_names:
-            host = hosts.get(n) or "127.0.0.1"
-            inputs[n] = f"tcp://{host}:{free_tcp_port() if host in ('127.0.0.1', 'localhost') else 0}"
-        return Endpoints(placement, run_id, f"tcp://127.0.0.1:{free_tcp_port()}", inputs)
+        # nodes without a host run here; remote ones get their ports from their worker (runner)
+        return Endpoints(placement, run_id, f"tcp://127.0.0.1:{free_tcp_port()}",
+                         {n: f"tcp://127.0.0.1:{free_tcp_port()}" for n in node_names})
     raise ValueError(f"unknown placement {placement!r}")
 
 

@@ -57,6 +57,7 @@ class WorkerSpec:
     outputs: list[OutSpec] = field(default_factory=list)
     stats_interval: float = 1.0
     bind_input: str | None = None
+    curve_keys: str | None = None
 
 
 class _RealtimeInbox:
@@ -144,6 +145,12 @@ class Worker:
         s.setsockopt(zmq.LINGER, 2000)
         self.sockets.append(s)
         return s
+
+    def _secure(self, sock: zmq.Socket, endpoint: str, *, server: bool) -> None:
+        if self.spec.curve_keys and endpoint.startswith("tcp://"):
+            from evrt.graph.remote import secure
+
+            secure(sock, self.spec.curve_keys, server=server)
 
     def _send_ctrl(self, kind: str, **payload: Any) -> None:
         self.ctrl.send_multipart([kind.encode(), transport.dumps(payload)])
@@ -241,6 +248,7 @@ class Worker:
         spec = self.spec
         self.ctrl = self._socket(zmq.DEALER)
         self.ctrl.setsockopt(zmq.IDENTITY, spec.name.encode())
+        self._secure(self.ctrl, spec.control, server=False)
         self.ctrl.connect(spec.control)
         opened = False
         try:
@@ -250,11 +258,13 @@ class Worker:
             if spec.input_endpoint is not None:
                 self.in_sock = self._socket(zmq.PULL)
                 self.in_sock.setsockopt(zmq.RCVHWM, spec.queue)
+                self._secure(self.in_sock, spec.input_endpoint, server=True)
                 self.in_sock.bind(spec.bind_input or spec.input_endpoint)
             self.out_socks = []
             for out in spec.outputs:
                 s = self._socket(zmq.PUSH)
                 s.setsockopt(zmq.SNDHWM, spec.queue)
+                self._secure(s, out.endpoint, server=False)
                 s.connect(out.endpoint)
                 self.out_socks.append(s)
             context = NodeContext(spec.name, spec.placement, spec.flow, list(spec.in_edges),
