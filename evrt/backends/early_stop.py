@@ -177,10 +177,11 @@ class ConvergencePolicy(Policy):
                 "change": torch.full((n,), float("inf"), device=device)}
 
     def update(self, state: State, t: int, out: torch.Tensor) -> torch.Tensor:
-        out = out.reshape(out.shape[0], -1).float()
+        out = out.float()
+        flat = out.reshape(out.shape[0], -1)
         if "last" in state:
-            prev = state["last"]
-            change = (out - prev).abs().mean(dim=1)
+            prev = state["last"].reshape(out.shape[0], -1)
+            change = (flat - prev).abs().mean(dim=1)
             if self.relative:
                 change = change / prev.abs().mean(dim=1).clamp_min(1e-12)
             ok = change <= self.tol
@@ -353,7 +354,8 @@ def run_with_early_stop(step_fn: Callable[..., torch.Tensor], T: int, policy: Po
                         costs: CostTable | None = None) -> EarlyStopResult:
     """Run `step_fn(t, active[, keep])` for t = 0..T-1 on the samples still running.
 
-    `step_fn` returns one output row per active sample (logits, or any dense output for
+    `keep` is passed when `step_fn` has a parameter named `keep` (or three required positional
+    parameters). `step_fn` returns one output row per active sample (logits, or any dense output for
     `ConvergencePolicy`). It is never called with an empty `active` and never more than T times.
     """
     ctl = EarlyStopController(policy, T, batch_size, device=device, min_steps=min_steps,
@@ -366,10 +368,12 @@ def run_with_early_stop(step_fn: Callable[..., torch.Tensor], T: int, policy: Po
 
 
 def _positional_arity(fn: Callable[..., Any]) -> int:
+    """3 when `fn` takes `keep`: a parameter named keep, *args, or three required positionals."""
     try:
-        params = inspect.signature(fn).parameters.values()
+        params = list(inspect.signature(fn).parameters.values())
     except (TypeError, ValueError):
         return 2
-    if any(p.kind is p.VAR_POSITIONAL for p in params):
+    if any(p.name == "keep" or p.kind is p.VAR_POSITIONAL for p in params):
         return 3
-    return sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params)
+    return sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
+               for p in params)
