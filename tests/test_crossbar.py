@@ -302,3 +302,45 @@ def test_cuda_matches_digital():
     assert close(out, F.conv2d(x, w, padding=2), rel=1e-4)
     noisy = make_backend("crossbar", read_noise=0.05, prog_noise=0.02, adc_bits=8)
     assert noisy.conv2d(x, w, None, padding=2, layer="c").is_cuda
+
+
+def test_masked_layer_reprograms_only_when_its_effective_weight_changes():
+    class MaskedLinear(BackendLinear):
+        def __init__(self, *a, **kw):
+            super().__init__(*a, **kw)
+            self.register_buffer("mask", torch.ones_like(self.weight))
+
+        def effective_weight(self):
+            return self.weight * self.mask     # a new tensor on every forward
+
+    layer = MaskedLinear(30, 6, bias=False)
+    xb = make_backend("crossbar", tile_rows=16)
+    use_backend(layer, xb)
+    x = torch.randn(4, 30)
+    with torch.no_grad():
+        layer(x)
+        layer(x)
+        assert xb.counters["xbar_programmings"] == 1
+        layer.mask[:, ::2] = 0
+        out = layer(x)
+    assert xb.counters["xbar_programmings"] == 2
+    assert close(out, F.linear(x, layer.weight * layer.mask))
+
+
+def test_model_node_picks_backend_in_toml():
+    from evrt.graph.node import Node
+    from evrt.graph.registry import build
+
+    class Classifier(Node):
+        def __init__(self, backend: str | dict = "digital"):
+            self.backend = backend_from_spec(backend)
+
+    params = tomllib.loads('[nodes.clf]\ntype = "x"\n'
+                           'backend = { name = "crossbar", levels = 32, stuck_off_rate = 0.01 }'
+                           )["nodes"]["clf"]
+    params.pop("type")
+    node = build(Classifier, params, node="clf")
+    assert isinstance(node.backend, CrossbarBackend)
+    assert node.backend.config.levels == 32 and node.backend.config.stuck_off_rate == 0.01
+    with pytest.raises(ConfigError, match="read_nois"):
+        build(Classifier, {"backend": {"name": "crossbar", "read_nois": 0.1}}, node="clf")

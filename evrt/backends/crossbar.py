@@ -8,8 +8,8 @@ Mapping (per layer, done once when the weight is written and again whenever it c
 - programming noise N(0, (prog_noise * g_max)^2) is added to every cell once, conductances are
   clipped at 0, then stuck-at-on cells (g_max) and stuck-at-off cells (g_min) overwrite the
   value (the fault map belongs to the array and is kept across re-programming);
-- the matrix is padded and cut into tiles of `tile_rows` word lines x `tile_cols` differential
-  columns (2 bit lines each).
+- the matrix is cut into tiles of `tile_rows` word lines x `tile_cols` differential columns
+  (2 bit lines each); the last row and column tiles may be partly used.
 
 A read (one input vector per batch row, or per output position for a convolution lowered with
 im2col) drives row i of every tile with a pulse of amplitude x_i in [-1, 1] (spike inputs are
@@ -49,7 +49,8 @@ class ProgrammedLayer:
     """The state of one weight matrix written into crossbar tiles."""
 
     weight: torch.Tensor        # the (N, K) weight that was written, kept to detect changes
-    weight_key: tuple[int, int]  # (data_ptr, version) fast path for "unchanged"
+    weight_ref: torch.Tensor | None  # the tensor object passed in (held, so its memory is not
+    weight_version: int              # reused) and its version: the fast "unchanged" check
     g_pos: torch.Tensor         # (K, N) programmed conductances in uS (row r*tile_rows+i of
     g_neg: torch.Tensor         #  tile r; cells beyond K or N in the last tiles are unused)
     stuck_on: torch.Tensor | None   # (2, K, N) bool fault maps (a property of the array)
@@ -71,7 +72,7 @@ class ProgrammedLayer:
         for key, value in moved.items():
             if isinstance(value, torch.Tensor):
                 moved[key] = value.to(device)
-        moved["weight_key"] = (-1, -1)
+        moved["weight_ref"] = None
         return ProgrammedLayer(**moved)
 
 
@@ -181,7 +182,7 @@ class CrossbarBackend(Backend):
             tile_max = torch.where(tile_max > 0, tile_max, torch.ones_like(tile_max))
             adc_range = tile_max.repeat_interleave(cols, dim=1)[:, :n].unsqueeze(1)
         prog = ProgrammedLayer(
-            weight=w.clone(), weight_key=(w.data_ptr(), w._version), g_pos=g[0].contiguous(),
+            weight=w.clone(), weight_ref=weight, weight_version=weight._version, g_pos=g[0].contiguous(),
             g_neg=g[1].contiguous(), stuck_on=stuck_on, stuck_off=stuck_off, nu=nu,
             w_scale=w_max / dg, adc_range=adc_range, t_programmed=self.time_s, k=k, n=n,
             n_row_tiles=n_rt, n_col_tiles=n_ct)
@@ -195,12 +196,11 @@ class CrossbarBackend(Backend):
         if prog is not None:
             if prog.weight.device != weight.device:
                 prog = self.layers[layer] = prog.to(weight.device)
-            if prog.weight_key == (weight.data_ptr(), weight._version) and \
-                    prog.weight.shape == weight.shape:
+            if prog.weight_ref is weight and prog.weight_version == weight._version:
                 return prog
             if prog.weight.shape == weight.shape and prog.weight.dtype == weight.dtype and \
                     torch.equal(prog.weight, weight.detach()):
-                prog.weight_key = (weight.data_ptr(), weight._version)
+                prog.weight_ref, prog.weight_version = weight, weight._version
                 return prog
         return self._program(layer, weight)
 
