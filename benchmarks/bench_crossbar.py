@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from functools import partial
 
 import torch
 
@@ -75,11 +76,9 @@ def main() -> None:
         t = {}
         for name, b in backends.items():
             if kind == "linear":
-                def fn(b=b):
-                    return b.linear(x, w, None, layer="l", spikes=is_spike)
+                fn = partial(b.linear, x, w, None, layer="l", spikes=is_spike)
             else:
-                def fn(b=b):
-                    return b.conv2d(x, w, None, layer="l", spikes=is_spike, **kw)
+                fn = partial(b.conv2d, x, w, None, layer="l", spikes=is_spike, **kw)
             with torch.no_grad():
                 t[name] = timed(fn, device, args.repeats)
         prog = make_backend("crossbar", **REALISTIC)

@@ -344,3 +344,12 @@ def test_model_node_picks_backend_in_toml():
     assert node.backend.config.levels == 32 and node.backend.config.stuck_off_rate == 0.01
     with pytest.raises(ConfigError, match="read_nois"):
         build(Classifier, {"backend": {"name": "crossbar", "read_nois": 0.1}}, node="clf")
+
+
+def test_linear_output_shapes_and_layout():
+    xb = make_backend("crossbar", tile_rows=4)
+    w = torch.randn(3, 10)
+    one = xb.linear(torch.randn(10), w, None, layer="l")
+    assert one.shape == (3,)
+    out = xb.linear(torch.randn(5, 10), w, None, layer="l")
+    assert out.is_contiguous() and out.view(15).shape == (15,)

@@ -1,18 +1,34 @@
 """Where synaptic matrix work runs: `digital` (torch) or `crossbar` (simulated memristor arrays).
 
-Public API (see each module):
-    make_backend(name, **params) / backend_from_spec(spec)   -> Backend
-    CrossbarConfig, CrossbarBackend, DigitalBackend
-    BackendLinear, BackendConv2d, use_backend                 (layers that call a backend)
-    energy.CostTable, energy.energy_report                    (projected energy)
-    early_stop.run_with_early_stop, early_stop.EarlyStopController and the policies
+Public API (details in each module's docstring):
+    make_backend(name, **params) / backend_from_spec(spec)   -> Backend   (factory.py)
+    CrossbarConfig, CrossbarBackend, DigitalBackend           (config.py, crossbar.py, digital.py)
+    BackendLinear, BackendConv2d, use_backend                 (base.py: layers that call a backend)
+    CostTable, energy_report, count, track_neurons            (energy.py: projected energy)
+    run_with_early_stop, EarlyStopController, ConfidencePolicy, MarginPolicy, EntropyPolicy,
+    ConvergencePolicy                                         (early_stop.py)
 """
 
 from evrt.backends.base import Backend, BackendConv2d, BackendLinear, use_backend
 from evrt.backends.config import CrossbarConfig
+from evrt.backends.crossbar import CrossbarBackend
+from evrt.backends.digital import DigitalBackend
+from evrt.backends.early_stop import (
+    ConfidencePolicy,
+    ConvergencePolicy,
+    EarlyStopController,
+    EarlyStopResult,
+    EntropyPolicy,
+    MarginPolicy,
+    run_with_early_stop,
+)
+from evrt.backends.energy import CostTable, EnergyReport, count, energy_report, track_neurons
 from evrt.backends.factory import BACKENDS, backend_from_spec, make_backend
 
 NODES: dict[str, str] = {}
 
 __all__ = ["Backend", "BackendConv2d", "BackendLinear", "use_backend", "CrossbarConfig",
-           "BACKENDS", "backend_from_spec", "make_backend", "NODES"]
+           "CrossbarBackend", "DigitalBackend", "BACKENDS", "backend_from_spec", "make_backend",
+           "CostTable", "EnergyReport", "count", "energy_report", "track_neurons",
+           "ConfidencePolicy", "ConvergencePolicy", "EarlyStopController", "EarlyStopResult",
+           "EntropyPolicy", "MarginPolicy", "run_with_early_stop", "NODES"]

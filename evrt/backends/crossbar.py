@@ -232,7 +232,7 @@ class CrossbarBackend(Backend):
                layer: str, spikes: bool) -> torch.Tensor:
         """y = x @ weight.T + bias on the arrays, for x of shape (M, K): M reads of K rows."""
         out = self.read(x.t().contiguous().unsqueeze(0), weight, bias, layer=layer, spikes=spikes)
-        return out[0].t()
+        return out[0].t().contiguous()
 
     def read(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, *,
              layer: str, spikes: bool) -> torch.Tensor:
@@ -317,7 +317,7 @@ class CrossbarBackend(Backend):
             self._check_spikes(x, layer)
         lead = x.shape[:-1]
         out = self.matmul(x.reshape(-1, x.shape[-1]), weight, bias, layer=layer, spikes=spikes)
-        return out.view(*lead, out.shape[-1])
+        return out.reshape(*lead, out.shape[-1])
 
     def conv2d(self, x, weight, bias, *, stride=1, padding=0, dilation=1, groups=1, layer,
                spikes=False):
