@@ -7,28 +7,41 @@ Public API (details in each module's docstring):
     CostTable, energy_report, count, track_neurons            (energy.py: projected energy)
     run_with_early_stop, EarlyStopController, ConfidencePolicy, MarginPolicy, EntropyPolicy,
     ConvergencePolicy                                         (early_stop.py)
+
+Names load on first use, so that importing the package (the node registry reads `NODES`)
+does not import torch.
 """
 
-from evrt.backends.base import Backend, BackendConv2d, BackendLinear, use_backend
-from evrt.backends.config import CrossbarConfig
-from evrt.backends.crossbar import CrossbarBackend
-from evrt.backends.digital import DigitalBackend
-from evrt.backends.early_stop import (
-    ConfidencePolicy,
-    ConvergencePolicy,
-    EarlyStopController,
-    EarlyStopResult,
-    EntropyPolicy,
-    MarginPolicy,
-    run_with_early_stop,
-)
-from evrt.backends.energy import CostTable, EnergyReport, count, energy_report, track_neurons
-from evrt.backends.factory import BACKENDS, backend_from_spec, make_backend
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 NODES: dict[str, str] = {}
 
-__all__ = ["Backend", "BackendConv2d", "BackendLinear", "use_backend", "CrossbarConfig",
-           "CrossbarBackend", "DigitalBackend", "BACKENDS", "backend_from_spec", "make_backend",
-           "CostTable", "EnergyReport", "count", "energy_report", "track_neurons",
-           "ConfidencePolicy", "ConvergencePolicy", "EarlyStopController", "EarlyStopResult",
-           "EntropyPolicy", "MarginPolicy", "run_with_early_stop", "NODES"]
+_EXPORTS = {
+    "Backend": "base", "BackendConv2d": "base", "BackendLinear": "base", "use_backend": "base",
+    "CrossbarConfig": "config", "CrossbarBackend": "crossbar", "DigitalBackend": "digital",
+    "BACKENDS": "factory", "backend_from_spec": "factory", "make_backend": "factory",
+    "CostTable": "energy", "EnergyReport": "energy", "count": "energy",
+    "energy_report": "energy", "track_neurons": "energy",
+    "ConfidencePolicy": "early_stop", "ConvergencePolicy": "early_stop",
+    "EarlyStopController": "early_stop", "EarlyStopResult": "early_stop",
+    "EntropyPolicy": "early_stop", "MarginPolicy": "early_stop",
+    "run_with_early_stop": "early_stop",
+}
+
+__all__ = ["NODES", *_EXPORTS]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'evrt.backends' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"evrt.backends.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
