@@ -85,7 +85,7 @@ def main() -> None:
                                ("crossbar 8b ADC/DAC, 32 levels, noise, full T",
                                 dict(adc_bits=8, dac_bits=8, levels=32, prog_noise=0.02,
                                      read_noise=0.02), 1.0),
-                               ("crossbar 8b ADC/DAC, 32 levels, noise, early stop",
+                               (f"same, early stop at confidence {args.threshold}",
                                 dict(adc_bits=8, dac_bits=8, levels=32, prog_noise=0.02,
                                      read_noise=0.02), args.threshold)]:
         b = make_backend("crossbar", **params)
