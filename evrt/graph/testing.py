@@ -50,25 +50,21 @@ class FailAfter(Node):
         self.after = after
         self.seen = 0
 
+    def fail(self) -> None:
+        raise RuntimeError(f"deliberate failure on message {self.seen}")
+
     def process(self, message: Any) -> tuple[Any, ...]:
         self.seen += 1
         if self.seen >= self.after:
-            raise RuntimeError(f"deliberate failure on message {self.seen}")
+            self.fail()
         return (message,)
 
 
-class KillSelfAfter(Node):
+class KillSelfAfter(FailAfter):
     """Kills its own process with SIGKILL on message number `after` (process placements only)."""
 
-    def __init__(self, after: int = 3) -> None:
-        self.after = after
-        self.seen = 0
-
-    def process(self, message: Any) -> tuple[Any, ...]:
-        self.seen += 1
-        if self.seen >= self.after:
-            os.kill(os.getpid(), signal.SIGKILL)
-        return (message,)
+    def fail(self) -> None:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 class RepeatSource(Source):
