@@ -11,7 +11,7 @@ sequence always equals "read the whole file, then slice it".
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -120,11 +120,10 @@ class Reader:
             else:
                 if wanted is not None and getattr(item, "stream", None) not in wanted:
                     continue
-                ts = getattr(item, "t_start", 0)
-                if t_start is not None and ts < t_start:
+                item = _clip_message(item, t_start, t_end)
+                if item is None:
                     continue
-                if t_end is not None and ts >= t_end:
-                    continue
+                ts = item.t_start
                 # events of earlier, complete windows go first so time stays ordered
                 for cutter in cutters.values():
                     yield from cutter.release_before(ts)
@@ -239,6 +238,28 @@ def concat_events(arrays: list[np.ndarray]) -> np.ndarray:
         return arrays[0]
     raw = np.concatenate([np.ascontiguousarray(a).view(np.uint8) for a in arrays])
     return raw.view(EVENT_DTYPE)
+
+
+def _clip_message(m: Any, t_start: int | None, t_end: int | None) -> Any:
+    """A non-event message limited to [t_start, t_end): sample arrays are sliced, others kept
+    or dropped by their start time. None when nothing is left."""
+    for name in ("samples", "triggers"):
+        a = getattr(m, name, None)
+        if a is not None and a.dtype.names and "t" in a.dtype.names:
+            t = a["t"]
+            lo = int(np.searchsorted(t, t_start, side="left")) if t_start is not None else 0
+            hi = int(np.searchsorted(t, t_end, side="left")) if t_end is not None else t.size
+            if hi <= lo:
+                return None
+            if lo == 0 and hi == t.size:
+                return m
+            part = a[lo:hi]
+            return replace(m, **{name: part, "t_start": int(part["t"][0]),
+                                 "t_end": int(part["t"][-1]) + 1})
+    ts = getattr(m, "t_start", 0)
+    if (t_start is not None and ts < t_start) or (t_end is not None and ts >= t_end):
+        return None
+    return m
 
 
 def _message_size(m: Any) -> int:

@@ -10,4 +10,6 @@ on to the next one.
 HEAD_BYTES = 4096
 
 FORMATS: list[str] = [
+    "evrt.sources.files.aedat4",
+    "evrt.sources.files.aedat2",
 ]
