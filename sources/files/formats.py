@@ -12,4 +12,5 @@ HEAD_BYTES = 4096
 FORMATS: list[str] = [
     "evrt.sources.files.aedat4",
     "evrt.sources.files.aedat2",
+    "evrt.sources.files.aedat3",
 ]
