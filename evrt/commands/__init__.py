@@ -3,4 +3,7 @@
 COMMANDS = [
     "evrt.commands.run",
     "evrt.commands.nodes",
+    "evrt.commands.info",
+    "evrt.commands.replay",
+    "evrt.commands.convert",
 ]

@@ -28,7 +28,7 @@ def format_names() -> list[str]:
 
 def _read_head(path: Any) -> bytes:
     if not os.path.exists(path):
-        raise FileNotFoundError(f"{path}: no such file")
+        raise FormatError(path, None, "no such file")
     if os.path.isdir(path):
         raise FormatError(path, 0, "expected a file, found a directory")
     with open(path, "rb") as f:
