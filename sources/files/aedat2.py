@@ -46,9 +46,10 @@ CHIPS = [
     ("davis128", (128, 128, "davis")),
 ]
 
-# IMU scaling for jAER's default MPU-6150 settings (accel ±4 g, gyro ±500 deg/s)
-ACCEL_PER_LSB = 1.0 / 8192.0
-GYRO_PER_LSB = 1.0 / 65.5
+# IMU scaling: accel 4096 LSB/g (±8 g; checked: the median |a| of both samples is 1 g),
+# gyro 32.8 LSB/(deg/s) (±1000 deg/s, jAER's DAVIS default; not checkable here)
+ACCEL_PER_LSB = 1.0 / 4096.0
+GYRO_PER_LSB = 1.0 / 32.8
 # error codes of the kernel
 OK, BACKWARDS = 0, 1
 
@@ -315,7 +316,7 @@ class Aedat2Reader(Reader):
         out["temperature"] = v[:, 3] / 340.0 + 35.0
         out["gyro"] = v[:, 4:7] * GYRO_PER_LSB
         return Imu(out, "imu", int(t[0]), int(t[-1]) + 1,
-                   {"units": "accel g (±4 g scale), gyro deg/s (±500 scale), temperature °C"})
+                   {"units": "accel g (±8 g scale), gyro deg/s (±1000 scale), temperature °C"})
 
     def info(self) -> dict[str, Any]:
         out = super().info()
