@@ -11,6 +11,7 @@ import numpy as np
 from evrt.events import EVENT_DTYPE, PACKED_EVENT_DTYPE, concat_events, from_dv
 from evrt.sources.files import flatbuf
 from evrt.sources.files.aedat4 import MAGIC
+from evrt.sources.files.base import copy_events
 
 
 def packed(events: np.ndarray) -> bytes:
@@ -27,7 +28,7 @@ def dv_events(path: Path) -> np.ndarray:
         batch = rec.getNextEventBatch()
         if batch is None:
             break
-        parts.append(from_dv(batch).copy())
+        parts.append(copy_events(from_dv(batch)))
     return concat_events(parts)
 
 

@@ -253,13 +253,15 @@ def _packet(etype: int, size: int, overflow: int, body: np.ndarray, number: int,
 
 def write_aedat31(path: Any, events: np.ndarray, geometry: Geometry, *, packet_events: int = 4096,
                   triggers: np.ndarray | None = None, invalid_every: int = 0,
-                  source: str = "evrt") -> None:
+                  source: str = "evrt") -> dict[str, int]:
     """Write events (and special events) as AEDAT 3.1 polarity/special packets.
 
     A packet never spans a 2^31 µs boundary: each gets the right tsOverflow, and a
     TIMESTAMP_WRAP special event marks every boundary crossed. `invalid_every=k` inserts an
     invalid (valid bit clear) copy after every k-th event, which readers must skip.
+    Returns how many packets, invalid records and wrap events were written.
     """
+    stats = {"packets": 0, "invalid": 0, "wraps": 0}
     if packet_events <= 0:
         raise ConfigError("packet_events must be > 0", key="packet_events")
     t = events["t"].astype(np.int64)
@@ -282,6 +284,7 @@ def write_aedat31(path: Any, events: np.ndarray, geometry: Geometry, *, packet_e
                     wrap[0] = 1 | (TIMESTAMP_WRAP << 1)
                     f.write(_packet(SPECIAL, 8, int(h), wrap, 1, 1))
                     last_hi = int(h)
+                    stats["wraps"] += 1
                 n = sel.size
                 data = (sel["x"].astype(np.uint32) << 17) | (sel["y"].astype(np.uint32) << 2) \
                     | ((sel["p"].astype(np.uint32) & 1) << 1) | 1
@@ -293,11 +296,15 @@ def write_aedat31(path: Any, events: np.ndarray, geometry: Geometry, *, packet_e
                     keep = np.arange(n) % invalid_every == invalid_every - 1
                     extra = body[keep].copy()
                     extra[:, 0] &= ~np.uint32(1)
+                    stats["invalid"] += extra.shape[0]
                     order = np.concatenate([np.arange(n), np.flatnonzero(keep) + 0.5])
                     body = np.concatenate([body, extra])[np.argsort(order, kind="stable")]
                 f.write(_packet(POLARITY, 8, int(h), body, body.shape[0], valid))
+                stats["packets"] += 1
         if trig.size:
             body = np.zeros((trig.size, 2), "<u4")
             body[:, 0] = 1 | ((trig["type"].astype(np.uint32) & 0x7F) << 1)
             body[:, 1] = (trig["t"] & 0x7FFFFFFF).astype(np.uint32)
             f.write(_packet(SPECIAL, 8, int(trig["t"][0] >> 31), body, trig.size, trig.size))
+            stats["packets"] += 1
+    return stats

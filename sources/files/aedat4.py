@@ -70,7 +70,7 @@ class _Decompressor:
         if kind in (1, 2):
             import lz4.frame
 
-            self._lz4 = lz4.frame.decompress
+            self._lz4 = lz4.frame.decompress  # into a bytearray: writable views, no copy
         elif kind in (3, 4):
             import zstandard
 
@@ -78,10 +78,10 @@ class _Decompressor:
 
     def __call__(self, data: bytes) -> bytes:
         if self.kind == 0:
-            return data
+            return bytearray(data)
         if self.kind in (1, 2):
-            return self._lz4(data)
-        return self._zstd.decompressobj().decompress(data)
+            return self._lz4(data, return_bytearray=True)
+        return bytearray(self._zstd.decompressobj().decompress(data))
 
 
 class Aedat4Reader(Reader):
@@ -258,6 +258,8 @@ class Aedat4Reader(Reader):
             t = flatbuf.root(buf, stream.type_id.encode(), size_prefixed=True)
             if stream.kind == "events":
                 ev = t.array(0, EVENT_DTYPE)
+                if ev.size:  # dv leaves the 3 padding bytes undefined; evrt zeroes them
+                    ev.view(np.uint8).reshape(-1, 16)[:, 13:] = 0
                 return EventBlock(stream.name, ev, pos)
             if stream.kind == "frames":
                 return self._frame(t, stream)

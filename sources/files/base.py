@@ -240,6 +240,11 @@ def concat_events(arrays: list[np.ndarray]) -> np.ndarray:
     return raw.view(EVENT_DTYPE)
 
 
+def copy_events(events: np.ndarray) -> np.ndarray:
+    """A byte-exact copy (numpy's `.copy()` of a padded structured array leaves padding undefined)."""
+    return np.ascontiguousarray(events).view(np.uint8).copy().view(EVENT_DTYPE)
+
+
 def _clip_message(m: Any, t_start: int | None, t_end: int | None) -> Any:
     """A non-event message limited to [t_start, t_end): sample arrays are sliced, others kept
     or dropped by their start time. None when nothing is left."""

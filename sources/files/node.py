@@ -14,6 +14,7 @@ from typing import Any
 from evrt.errors import ConfigError
 from evrt.events import EventPacket
 from evrt.graph.node import Source
+from evrt.sources.files.base import copy_events
 
 
 class FileSource(Source):
@@ -83,7 +84,7 @@ class FileSource(Source):
 def _shifted(m: Any, shift: int) -> Any:
     """A copy of a message moved `shift` µs later (looped replay keeps time increasing)."""
     if isinstance(m, EventPacket):
-        ev = m.events.copy()
+        ev = copy_events(m.events)
         ev["t"] += shift
         return EventPacket(ev, m.geometry, m.stream, m.t_start + shift, m.t_end + shift, dict(m.meta))
     for name in ("samples", "triggers"):
