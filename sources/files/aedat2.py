@@ -34,7 +34,7 @@ from evrt.sources.files.base import EventBlock, Reader
 NAME = "aedat2"
 MAGIC = b"#!AER-DAT2.0"
 RECORD = 8
-CHUNK_RECORDS = 1 << 19  # 4 MiB of records per read
+CHUNK_RECORDS = 1 << 17  # 1 MiB of records per read (~6 MiB of buffers per chunk)
 
 # AEChip class-name fragment (lower case) -> (width, height, layout)
 CHIPS = [
@@ -291,7 +291,7 @@ class Aedat2Reader(Reader):
                 trig["t"], trig["type"] = trig_t[:nt], trig_v[:nt]
                 yield Trigger(trig, "triggers", int(trig["t"][0]), int(trig["t"][-1]) + 1)
             if ne:
-                yield EventBlock("events", events[:ne], offset)
+                yield EventBlock("events", events[:ne], offset, ordered=True)
                 if t_end is not None and int(t64[ne - 1]) >= t_end:
                     return
             index += n

@@ -211,7 +211,7 @@ class Aedat3Reader(Reader):
                 imu["temperature"] = imu_f[:ni, 6]
                 yield Imu(imu, "imu", int(imu["t"][0]), int(imu["t"][-1]) + 1)
             if ne:
-                yield EventBlock("events", events[:ne], offset)
+                yield EventBlock("events", events[:ne], offset, ordered=True)
                 if t_end is not None and int(t64[ne - 1]) >= t_end:
                     break
             if used:

@@ -30,6 +30,8 @@ class EventBlock:
     """Byte offset of the block's first record (used to name the place of a bad timestamp)."""
     record_size: int = 0
     """Bytes per event record when it is fixed (lets errors point at the exact record), else 0."""
+    ordered: bool = False
+    """The decoder already checked that time never decreases inside the block."""
 
 
 class Reader:
@@ -217,7 +219,7 @@ class Reader:
             raise FormatError(self.path, block.offset,
                               f"stream '{block.stream}': time goes backwards: t={int(t[0])} after "
                               f"t={prev[0]} (expected non-decreasing timestamps)")
-        if t.size > 1:
+        if t.size > 1 and not block.ordered:
             back = np.flatnonzero(t[1:] < t[:-1])
             if back.size:
                 i = int(back[0]) + 1
