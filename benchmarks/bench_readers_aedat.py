@@ -207,6 +207,16 @@ def main() -> int:
         print(f"{f:48s} {label:20s} {n:10d} {dt * 1e3:8.1f} {rate:8.2f} "
               f"{ref[f] / (n / dt):8.2f}x")
     print()
+    from evrt.events import to_dv
+
+    with open_file(data / "aedat4/tonic_sample.aedat4") as r:
+        ev = r.read_all()
+    t = time.perf_counter()
+    to_dv(ev)
+    dt = time.perf_counter() - t
+    print(f"evrt.events.to_dv (EventStore.push_back per event, the AEDAT4 writer's input): "
+          f"{ev.size / dt / 1e6:.2f} Mev/s")
+    print()
     print(f"{'streamed file':48s} {'events':>10s} {'peak MiB':>9s} {'ratio':>6s}")
     for name, maker, suffix in (("aedat4/aestream_davis.aedat4", repeat_aedat4_packets, ".aedat4"),
                                 ("aedat4/tonic_sample.aedat4", repeat_aedat4_packets, ".aedat4"),

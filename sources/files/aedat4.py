@@ -192,7 +192,9 @@ class Aedat4Reader(Reader):
         self.size = self._file.tell()
         self._file.seek(0)
         self._read_header()
-        self.table = self._read_table() if use_table else None
+        self.use_table = use_table
+        self._table: list[TableEntry] | None = None
+        self._table_loaded = False
 
     # -- header and data table ------------------------------------------------------------
 
@@ -258,6 +260,14 @@ class Aedat4Reader(Reader):
             raise FormatError(self.path, offset, "the infoNode XML declares no streams")
         return streams
 
+    @property
+    def table(self) -> list[TableEntry] | None:
+        """The data table (loaded on first use: seeking, info, a start time), or None."""
+        if not self._table_loaded:
+            self._table = self._read_table() if self.use_table else None
+            self._table_loaded = True
+        return self._table
+
     def _read_table(self) -> list[TableEntry] | None:
         pos = self.data_table_position
         if pos < 0:
@@ -293,7 +303,7 @@ class Aedat4Reader(Reader):
     def _packet_offsets(self, t_start: int | None) -> Iterator[tuple[int, int, int]]:
         """(offset, stream id, size) of each packet, from the data table or by walking headers."""
         end = self._end_of_packets()
-        if self.table is not None:
+        if t_start is not None and self.table is not None:  # a plain pass walks the headers
             entries = self.table
             if t_start is not None:
                 first = next((i for i, e in enumerate(entries) if e.t_last >= t_start), len(entries))
@@ -367,7 +377,7 @@ class Aedat4Reader(Reader):
     def _past_end(self, item: Any, t_end: int | None) -> bool:
         """With a data table, packets are roughly time ordered: stop after an event block
         that starts at or after t_end."""
-        return (t_end is not None and self.table is not None and isinstance(item, EventBlock)
+        return (t_end is not None and self.use_table and isinstance(item, EventBlock)
                 and item.events.size > 0 and int(item.events["t"][0]) >= t_end)
 
     def _pool(self) -> ThreadPoolExecutor | None:
