@@ -276,3 +276,19 @@ def test_time_going_backwards(tmp_path):
         r.read_all()
     assert err.value.offset == len(header) + sum(8 + len(x) for _, x in rebuilt[:k])
     assert "backwards" in str(err.value) and "event 5" in str(err.value)
+
+
+@pytest.mark.parametrize("compression", ["zstd", "none", "lz4_high"])
+def test_other_compressions_written_by_dv_processing(tmp_path, compression):
+    path = shared_file(TONIC)
+    out = tmp_path / f"{compression}.aedat4"
+    with open_file(path) as r:
+        sink = Aedat4Sink(str(out), compression=compression, imu=False, triggers=False)
+        sink.open(NodeContext("w"))
+        for m in r.packets(streams=["events"]):
+            sink.process(m)
+        sink.close()
+        src = r.read_all()
+    with open_file(out) as r2:
+        assert r2.info()["compression"] == compression
+        assert r2.read_all().tobytes() == src.tobytes()

@@ -169,6 +169,12 @@ class Reader:
         """Release the file. Idempotent."""
         self._closed = True
 
+    def __del__(self) -> None:
+        # a reader whose constructor raised (bad header) still closes its file handle
+        f = getattr(self, "_file", None)
+        if f is not None and not f.closed:
+            f.close()
+
     def __enter__(self) -> Reader:
         return self
 
