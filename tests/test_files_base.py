@@ -124,3 +124,11 @@ def test_unknown_format_names_file_offset_and_known_formats(tmp_path):
         open_file(path)
     assert err.value.offset == 0 and str(path) in str(err.value)
     assert "unknown file format" in str(err.value)
+
+
+def test_info_describes_the_whole_file_after_a_seek():
+    ev = _events([10] * 101)
+    reader = ArrayReader(ev, [9])
+    reader.seek(int(ev["t"][50]))
+    assert reader.info()["events"] == 101
+    assert int(next(iter(reader.packets())).t[0]) == int(ev["t"][50])

@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 from evrt.errors import ConfigError
+from evrt.graph import registry
 from evrt.graph.node import NodeContext
 
 
@@ -32,17 +33,31 @@ def make_sink(path: str, reader: Any) -> Any:
         g = reader.geometry
         return Aedat4Sink(path, g.width, g.height, camera=getattr(reader, "camera", "") or "evrt")
     if ext in (".h5", ".hdf5"):
-        try:
-            module = importlib.import_module("evrt.sinks.hdf5")
-        except ImportError as exc:
-            raise ConfigError(f"HDF5 output needs the evrt.sinks.hdf5 writer, which is not "
-                              f"installed in this build ({exc})", key="output") from None
-        cls = getattr(module, "Hdf5Sink", None) or getattr(module, "DsecH5Sink", None)
-        if cls is None:
-            raise ConfigError("evrt.sinks.hdf5 has no Hdf5Sink class", key="output")
-        return cls(path)
+        return _hdf5_sink(path)
     raise ConfigError(f"cannot tell the output format from '{ext or path}': use .aedat4, .h5 "
                       "or .hdf5", key="output")
+
+
+def _hdf5_sink(path: str) -> Any:
+    """The DSEC-layout HDF5 writer from `evrt.sinks.hdf5`, imported only when asked for."""
+    try:
+        module = importlib.import_module("evrt.sinks.hdf5")
+    except ImportError as exc:
+        raise ConfigError(f"HDF5 output needs the evrt.sinks.hdf5 writer, which is not "
+                          f"installed in this build ({exc})", key="output") from None
+    from evrt.graph.node import Sink
+
+    target = registry.available().get("hdf5", "")
+    cls = None
+    if target.startswith("evrt.sinks.hdf5:"):
+        cls = getattr(module, target.split(":", 1)[1], None)
+    if cls is None:  # else the module's only Sink subclass
+        found = [v for v in vars(module).values() if isinstance(v, type) and issubclass(v, Sink)
+                 and v is not Sink and v.__module__ == module.__name__]
+        cls = found[0] if len(found) == 1 else None
+    if cls is None:
+        raise ConfigError("evrt.sinks.hdf5 has no single writer sink class to use", key="output")
+    return cls(path=path)
 
 
 def convert(src: str, dst: str, *, progress: bool = False) -> dict:

@@ -465,7 +465,7 @@ class Aedat4Reader(Reader):
 
     def info(self) -> dict[str, Any]:
         """From the data table when there is one (no decompression), else one streaming pass."""
-        if self.table is None or self._seek_t is not None:
+        if self.table is None:
             out = super().info()
         else:
             counts: dict[str, int] = {}

@@ -34,6 +34,14 @@ class EventBlock:
     """The decoder already checked that time never decreases inside the block."""
 
 
+@dataclass
+class _Summary:
+    stream: str
+    n: int
+    t0: int
+    t1: int
+
+
 class Reader:
     """A streaming reader of one recorded file.
 
@@ -151,19 +159,29 @@ class Reader:
         t_first: int | None = None
         t_last: int | None = None
         events = 0
-        for m in self.packets(t_start=None):
-            if isinstance(m, EventPacket):
-                n = len(m)
-                events += n
-                counts[m.stream] = counts.get(m.stream, 0) + n
-                if n:
-                    t0, t1 = int(m.events["t"][0]), int(m.events["t"][-1])
-                    t_first = t0 if t_first is None else min(t_first, t0)
-                    t_last = t1 if t_last is None else max(t_last, t1)
-            else:
-                k = getattr(m, "stream", "?")
-                counts[k] = counts.get(k, 0) + _message_size(m)
+        seek, self._seek_t = self._seek_t, None  # info describes the whole file
+        try:
+            for m in self._info_pass():
+                if isinstance(m, _Summary):
+                    events += m.n
+                    counts[m.stream] = counts.get(m.stream, 0) + m.n
+                    t_first = m.t0 if t_first is None else min(t_first, m.t0)
+                    t_last = m.t1 if t_last is None else max(t_last, m.t1)
+                else:
+                    k = getattr(m, "stream", "?")
+                    counts[k] = counts.get(k, 0) + _message_size(m)
+        finally:
+            self._seek_t = seek
         return self._info_dict(events, t_first, t_last, counts)
+
+    def _info_pass(self) -> Iterator[Any]:
+        """Light messages for `info()`: each event packet replaced by its count and time range."""
+        for m in self.packets():
+            if isinstance(m, EventPacket) and len(m):
+                t = m.events["t"]
+                yield _Summary(m.stream, len(m), int(t[0]), int(t[-1]))
+            elif not isinstance(m, EventPacket):
+                yield m
 
     def close(self) -> None:
         """Release the file. Idempotent."""
