@@ -292,3 +292,20 @@ def test_other_compressions_written_by_dv_processing(tmp_path, compression):
     with open_file(out) as r2:
         assert r2.info()["compression"] == compression
         assert r2.read_all().tobytes() == src.tobytes()
+
+
+def test_decode_threads_give_the_same_messages_and_errors(tmp_path):
+    path = shared_file(DAVIS)
+    with open_file(path) as a, Aedat4Reader(str(path), threads=2, read_ahead=3) as b:
+        ma, mb = list(a.packets(window_us=7000)), list(b.packets(window_us=7000))
+    assert [type(m).__name__ for m in ma] == [type(m).__name__ for m in mb]
+    assert concat_events([m.events for m in ma if isinstance(m, EventPacket)]).tobytes() == \
+        concat_events([m.events for m in mb if isinstance(m, EventPacket)]).tobytes()
+    header, packets = aedat4_packets(shared_file(TONIC))
+    rebuilt = [(sid, pl) for _, sid, pl in packets]
+    rebuilt[20] = (rebuilt[20][0], b"\x00" * len(rebuilt[20][1]))
+    p = tmp_path / "bad.aedat4"
+    p.write_bytes(rebuild(header, rebuilt))
+    with Aedat4Reader(str(p), threads=2) as r, pytest.raises(FormatError) as err:
+        list(r.packets())
+    assert err.value.offset == len(header) + sum(8 + len(x) for _, x in rebuilt[:20]) + 8
