@@ -8,5 +8,6 @@ NODES = {
     "stats": "evrt.sinks.basic:StatsSink",
     "callback": "evrt.sinks.basic:CallbackSink",
     "npz": "evrt.sinks.npz:NpzSink",
+    "aedat4": "evrt.sinks.aedat4:Aedat4Sink",
     "zmq_pub": "evrt.sinks.publisher:ZmqPublisherSink",
 }

@@ -5,4 +5,5 @@ Installed as `evrt.sources`. Each built-in node is listed in `NODES` (name -> "m
 
 NODES = {
     "synthetic": "evrt.sources.synthetic.patterns:PatternSource",
+    "file": "evrt.sources.files.node:FileSource",
 }

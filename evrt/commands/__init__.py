@@ -4,4 +4,7 @@ COMMANDS = [
     "evrt.commands.run",
     "evrt.commands.nodes",
     "evrt.commands.worker",
+    "evrt.commands.info",
+    "evrt.commands.replay",
+    "evrt.commands.convert",
 ]

@@ -1,0 +1,494 @@
+"""AEDAT 4.0 (DV / dv-processing) reader: our own decoder, checked against dv-processing.
+
+Layout: `#!AER-DAT4.0\\r\\n`, uint32 header length, an `IOHE` flatbuffer (compression,
+dataTablePosition, infoNode XML), then packets `{int32 streamId, int32 size}` + one LZ4/ZSTD
+frame that decompresses to a size-prefixed flatbuffer (`EVTS`, `FRME`, `IMUS`, `TRIG`), and
+at dataTablePosition a compressed `FTAB` flatbuffer listing every packet (offset, stream,
+element count, time range), which we use for `seek` and a decompression-free `info`.
+
+An `EVTS` element is a 16-byte struct identical to `EVENT_DTYPE`, so the event vector of a
+decompressed packet is viewed as an event array with no per-event work.
+"""
+
+from __future__ import annotations
+
+import struct
+import warnings
+import xml.etree.ElementTree as ET
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import numba
+import numpy as np
+
+from evrt.errors import FormatError
+from evrt.events import EVENT_DTYPE, Geometry
+from evrt.messages import IMU_DTYPE, TRIGGER_DTYPE, Frame, Imu, Trigger
+from evrt.sources.files import flatbuf
+from evrt.sources.files.base import EventBlock, Reader
+
+NAME = "aedat4"
+MAGIC = b"#!AER-DAT4.0\r\n"
+COMPRESSION = {0: "none", 1: "lz4", 2: "lz4_high", 3: "zstd", 4: "zstd_high"}
+KINDS = {"EVTS": "events", "FRME": "frames", "IMUS": "imu", "TRIG": "triggers"}
+_PACKET_HEADER = struct.Struct("<ii")
+
+
+def detect(head: bytes) -> bool:
+    return head.startswith(MAGIC)
+
+
+def open_reader(path: str, **kw: Any) -> Aedat4Reader:
+    return Aedat4Reader(path, **kw)
+
+
+@dataclass
+class StreamInfo:
+    id: int
+    name: str
+    type_id: str
+    kind: str
+    width: int = 0
+    height: int = 0
+
+
+@dataclass
+class TableEntry:
+    offset: int
+    stream: int
+    size: int
+    elements: int
+    t_first: int
+    t_last: int
+
+
+_EVTS_ERRORS = {
+    1: "shorter than a size-prefixed flatbuffer",
+    2: "size prefix larger than the decompressed data",
+    3: "file identifier is not EVTS",
+    4: "root table offset outside the buffer",
+    5: "vtable offset outside the buffer",
+    6: "elements field outside the buffer",
+    7: "elements vector offset outside the buffer",
+    8: "elements vector runs past the end of the buffer",
+}
+
+
+@numba.njit(cache=True, nogil=True)
+def _u32(b, o):
+    return np.int64(b[o]) | (np.int64(b[o + 1]) << 8) | (np.int64(b[o + 2]) << 16) \
+        | (np.int64(b[o + 3]) << 24)
+
+
+@numba.njit(cache=True, nogil=True)
+def _events_in_packet(b):
+    """Find the event vector of a size-prefixed `EVTS` flatbuffer, zero each event's 3 padding
+    bytes (dv leaves them undefined) and find the first event earlier than its predecessor.
+
+    Returns (vector start, count, error code (0 = ok, see _EVTS_ERRORS), first backwards index
+    or -1). Every offset is bounds-checked, so a corrupt packet cannot read out of the buffer.
+    """
+    n_buf = b.size
+    if n_buf < 12:
+        return 0, 0, 1, -1
+    if _u32(b, 0) + 4 > n_buf:
+        return 0, 0, 2, -1
+    if b[8] != 69 or b[9] != 86 or b[10] != 84 or b[11] != 83:  # "EVTS"
+        return 0, 0, 3, -1
+    root = 4 + _u32(b, 4)
+    if root + 4 > n_buf:
+        return 0, 0, 4, -1
+    so = _u32(b, root)
+    if so >= 2147483648:
+        so -= 4294967296
+    vt = root - so
+    if vt < 0 or vt + 4 > n_buf:
+        return 0, 0, 5, -1
+    vsize = np.int64(b[vt]) | (np.int64(b[vt + 1]) << 8)
+    if vsize < 6 or vt + 6 > n_buf:
+        return 0, 0, 0, -1  # no elements field: an empty packet
+    off = np.int64(b[vt + 4]) | (np.int64(b[vt + 5]) << 8)
+    if off == 0:
+        return 0, 0, 0, -1
+    field = root + off
+    if field + 4 > n_buf:
+        return 0, 0, 6, -1
+    vec = field + _u32(b, field)
+    if vec + 4 > n_buf:
+        return 0, 0, 7, -1
+    n = _u32(b, vec)
+    start = vec + 4
+    if start + 16 * n > n_buf:
+        return 0, 0, 8, -1
+    back = -1
+    prev = np.int64(-9223372036854775807)
+    for i in range(n):
+        o = start + 16 * i
+        b[o + 13] = 0
+        b[o + 14] = 0
+        b[o + 15] = 0
+        t = _u32(b, o) | (_u32(b, o + 4) << 32)
+        if t < prev and back < 0:
+            back = i
+        prev = t
+    return start, n, 0, back
+
+
+class _Decompressor:
+    """One compressed frame -> bytes, for the file's compression type."""
+
+    def __init__(self, kind: int):
+        self.kind = kind
+        if kind in (1, 2):
+            import lz4.frame
+
+            self._lz4 = lz4.frame.decompress  # into a bytearray: writable views, no copy
+        elif kind in (3, 4):
+            import zstandard
+
+            self._zstd = zstandard.ZstdDecompressor()
+
+    def __call__(self, data: bytes) -> bytes:
+        if self.kind == 0:
+            return bytearray(data)
+        if self.kind in (1, 2):
+            return self._lz4(data, return_bytearray=True)
+        return bytearray(self._zstd.decompressobj().decompress(data))
+
+
+class _Done:
+    """A finished result with the `Future` interface used by the read-ahead queue."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any):
+        self.value = value
+
+    def result(self) -> Any:
+        return self.value
+
+    def cancel(self) -> bool:
+        return False
+
+
+class Aedat4Reader(Reader):
+    """Streams events, frames, IMU and triggers of an AEDAT 4.0 file, packet by packet."""
+
+    format = NAME
+
+    def __init__(self, path: str, use_table: bool = True, threads: int = 0,
+                 read_ahead: int = 8) -> None:
+        """threads / read_ahead: packets decoded in worker threads ahead of the consumer
+        (0 = inline, the default: on the 2-core test machine threads did not pay off)."""
+        super().__init__(path)
+        self.threads = int(threads)
+        self.read_ahead = int(read_ahead)
+        self._executor: ThreadPoolExecutor | None = None
+        self._file = open(self.path, "rb")
+        self._file.seek(0, 2)
+        self.size = self._file.tell()
+        self._file.seek(0)
+        self._read_header()
+        self.use_table = use_table
+        self._table: list[TableEntry] | None = None
+        self._table_loaded = False
+
+    # -- header and data table ------------------------------------------------------------
+
+    def _read_header(self) -> None:
+        f = self._file
+        head = f.read(len(MAGIC) + 4)
+        if not head.startswith(MAGIC):
+            raise FormatError(self.path, 0, f"expected the AEDAT 4.0 magic {MAGIC!r}, found {head[:14]!r}")
+        if len(head) < len(MAGIC) + 4:
+            raise FormatError(self.path, len(MAGIC), "file ends before the IOHeader length")
+        (length,) = struct.unpack_from("<I", head, len(MAGIC))
+        start = len(MAGIC) + 4
+        buf = f.read(length)
+        if len(buf) < length:
+            raise FormatError(self.path, start, f"truncated IOHeader: {length} bytes announced, "
+                              f"{len(buf)} present")
+        try:
+            t = flatbuf.root(buf, b"IOHE")
+            self.compression = int(t.scalar(0, "<i", 0))
+            self.data_table_position = int(t.scalar(1, "<q", -1))
+            self.info_xml = t.string(2)
+        except flatbuf.FlatbufferError as exc:
+            raise FormatError(self.path, start + exc.where, f"bad IOHeader flatbuffer: {exc}") from None
+        if self.compression not in COMPRESSION:
+            raise FormatError(self.path, start, f"unknown compression {self.compression} "
+                              "(expected 0 none, 1 LZ4, 2 LZ4 high, 3 ZSTD, 4 ZSTD high)")
+        self._decompress = _Decompressor(self.compression)
+        self.data_start = start + length
+        self.camera = ""
+        self.t_offset = 0
+        self.stream_info = self._parse_info(self.info_xml, start)
+        self.streams = {s.name: s.kind for s in self.stream_info.values() if s.kind}
+        ev = [s for s in self.stream_info.values() if s.kind == "events"]
+        sized = ev or [s for s in self.stream_info.values() if s.width]
+        if not sized or not sized[0].width:
+            raise FormatError(self.path, start, "the infoNode XML declares no stream with sizeX/sizeY")
+        self.geometry = Geometry(sized[0].width, sized[0].height)
+
+    def _parse_info(self, xml: str, offset: int) -> dict[int, StreamInfo]:
+        try:
+            root = ET.fromstring(xml)
+        except ET.ParseError as exc:
+            raise FormatError(self.path, offset, f"infoNode is not XML: {exc}") from None
+        streams: dict[int, StreamInfo] = {}
+        parent = root.find(".//node[@name='outInfo']")
+        for node in (parent if parent is not None else root).findall("node"):
+            try:
+                sid = int(node.get("name", ""))
+            except ValueError:
+                continue
+            attrs = {a.get("key"): (a.text or "") for a in node.findall("attr")}
+            info = {a.get("key"): (a.text or "") for n in node.findall("node")
+                    if n.get("name") == "info" for a in n.findall("attr")}
+            type_id = attrs.get("typeIdentifier", "")
+            name = attrs.get("originalOutputName") or f"stream{sid}"
+            streams[sid] = StreamInfo(sid, name, type_id, KINDS.get(type_id, ""),
+                                      int(info.get("sizeX", 0) or 0), int(info.get("sizeY", 0) or 0))
+            if info.get("source"):
+                self.camera = info["source"]
+            if info.get("tsOffset"):
+                self.t_offset = int(info["tsOffset"])
+        if not streams:
+            raise FormatError(self.path, offset, "the infoNode XML declares no streams")
+        return streams
+
+    @property
+    def table(self) -> list[TableEntry] | None:
+        """The data table (loaded on first use: seeking, info, a start time), or None."""
+        if not self._table_loaded:
+            self._table = self._read_table() if self.use_table else None
+            self._table_loaded = True
+        return self._table
+
+    def _read_table(self) -> list[TableEntry] | None:
+        pos = self.data_table_position
+        if pos < 0:
+            return None
+        if pos < self.data_start or pos >= self.size:
+            warnings.warn(f"{self.path}: dataTablePosition {pos} is outside the file "
+                          f"({self.size} bytes); reading without the data table", stacklevel=3)
+            return None
+        self._file.seek(pos)
+        raw = self._file.read()
+        try:
+            buf = self._decompress(raw)
+            t = flatbuf.root(buf, b"FTAB", size_prefixed=True)
+            entries = []
+            for e in t.tables(0):
+                info_at = e._field(1)
+                sid, size = _PACKET_HEADER.unpack_from(e.buf, info_at) if info_at else (-1, 0)
+                entries.append(TableEntry(int(e.scalar(0, "<q", 0)), sid, size,
+                                          int(e.scalar(2, "<q", 0)), int(e.scalar(3, "<q", 0)),
+                                          int(e.scalar(4, "<q", 0))))
+        except Exception as exc:  # a bad table only costs the index, the packets stay readable
+            warnings.warn(f"{self.path}: data table at byte {pos} is unreadable ({exc}); "
+                          "reading without it", stacklevel=3)
+            return None
+        return entries
+
+    # -- packets -----------------------------------------------------------------------------
+
+    def _end_of_packets(self) -> int:
+        p = self.data_table_position
+        return p if self.data_start <= p <= self.size else self.size
+
+    def _packet_offsets(self, t_start: int | None) -> Iterator[tuple[int, int, int]]:
+        """(offset, stream id, size) of each packet, from the data table or by walking headers."""
+        end = self._end_of_packets()
+        if t_start is not None and self.table is not None:  # a plain pass walks the headers
+            entries = self.table
+            if t_start is not None:
+                first = next((i for i, e in enumerate(entries) if e.t_last >= t_start), len(entries))
+                entries = entries[first:]
+            for e in entries:
+                yield e.offset - 8, e.stream, e.size  # the table points past the packet header
+            return
+        pos = self.data_start
+        f = self._file
+        while pos < end:
+            f.seek(pos)
+            head = f.read(8)
+            if len(head) < 8:
+                warnings.warn(f"{self.path}: truncated packet header at byte {pos} "
+                              f"({len(head)} of 8 bytes); stopping after the complete packets",
+                              stacklevel=4)
+                return
+            sid, size = _PACKET_HEADER.unpack(head)
+            yield pos, sid, size
+            pos += 8 + size
+
+    def _blocks(self, t_start: int | None, t_end: int | None) -> Iterator[Any]:
+        """Read packets in order; decompress and decode up to `read_ahead` of them in worker
+        threads (LZ4/ZSTD and the numba pass release the GIL), yield them in file order."""
+        f = self._file
+        end = self._end_of_packets()
+        pending: deque[Any] = deque()
+        pool = self._pool()
+        try:
+            for pos, sid, size in self._packet_offsets(t_start):
+                stream = self.stream_info.get(sid)
+                if stream is None or size < 0:
+                    yield from self._drain(pending, t_end)
+                    raise FormatError(self.path, pos, f"packet header names stream {sid} with size "
+                                      f"{size}; expected one of the declared streams "
+                                      f"{sorted(self.stream_info)} and a size >= 0")
+                if pos + 8 + size > end:
+                    yield from self._drain(pending, t_end)
+                    warnings.warn(f"{self.path}: the packet at byte {pos} is truncated ({size} "
+                                  f"bytes announced, {max(end - pos - 8, 0)} present); stopping "
+                                  "after the complete packets", stacklevel=3)
+                    return
+                if not stream.kind:
+                    continue
+                f.seek(pos + 8)
+                raw = f.read(size)
+                if pool is None:
+                    pending.append(_Done(self._decode(raw, pos, stream)))
+                else:
+                    pending.append(pool.submit(self._decode, raw, pos, stream))
+                if len(pending) > self.read_ahead:
+                    item = pending.popleft().result()
+                    if item is not None:
+                        yield item
+                        if self._past_end(item, t_end):
+                            return
+            yield from self._drain(pending, t_end)
+        finally:
+            for fut in pending:
+                fut.cancel()
+
+    def _drain(self, pending: deque, t_end: int | None) -> Iterator[Any]:
+        while pending:
+            item = pending.popleft().result()
+            if item is not None:
+                yield item
+                if self._past_end(item, t_end):
+                    pending.clear()
+                    return
+
+    def _past_end(self, item: Any, t_end: int | None) -> bool:
+        """With a data table, packets are roughly time ordered: stop after an event block
+        that starts at or after t_end."""
+        return (t_end is not None and self.use_table and isinstance(item, EventBlock)
+                and item.events.size > 0 and int(item.events["t"][0]) >= t_end)
+
+    def _pool(self) -> ThreadPoolExecutor | None:
+        if self.read_ahead <= 0 or self.threads <= 0:
+            return None
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(self.threads, thread_name_prefix="aedat4")
+        return self._executor
+
+    def _decode(self, raw: bytes, pos: int, stream: StreamInfo) -> Any:
+        try:
+            buf = self._decompress(raw)
+        except Exception as exc:
+            raise FormatError(self.path, pos + 8, f"{COMPRESSION[self.compression]} data of the "
+                              f"'{stream.name}' packet does not decompress: {exc}") from None
+        try:
+            if stream.kind == "events":
+                start, n, err, back = _events_in_packet(np.frombuffer(buf, np.uint8))
+                if err:
+                    raise FormatError(self.path, pos + 8, f"corrupt '{stream.name}' packet: "
+                                      f"decompressed EVTS flatbuffer: {_EVTS_ERRORS[err]}")
+                ev = np.frombuffer(buf, EVENT_DTYPE, count=n, offset=start)
+                if back >= 0:
+                    raise FormatError(
+                        self.path, pos, f"stream '{stream.name}': time goes backwards at event "
+                        f"{back} of the block: t={int(ev['t'][back])} after "
+                        f"t={int(ev['t'][back - 1])} (expected non-decreasing timestamps)")
+                return EventBlock(stream.name, ev, pos, ordered=True)
+            t = flatbuf.root(buf, stream.type_id.encode(), size_prefixed=True)
+            if stream.kind == "frames":
+                return self._frame(t, stream)
+            if stream.kind == "imu":
+                return self._imu(t, stream)
+            if stream.kind == "triggers":
+                return self._triggers(t, stream)
+        except flatbuf.FlatbufferError as exc:
+            raise FormatError(self.path, pos + 8, f"corrupt '{stream.name}' packet: decompressed "
+                              f"flatbuffer byte {exc.where}: {exc}") from None
+        return None
+
+    @staticmethod
+    def _frame(t: flatbuf.Table, stream: StreamInfo) -> Frame:
+        ts = int(t.scalar(0, "<q"))
+        fmt = int(t.scalar(5, "<b"))
+        w, h = int(t.scalar(6, "<h")), int(t.scalar(7, "<h"))
+        channels = {0: 1, 16: 3, 24: 4}.get(fmt, 1)
+        pixels = t.array(10, np.uint8)
+        if pixels.size != w * h * channels:
+            raise flatbuf.FlatbufferError(0, f"frame has {pixels.size} pixel bytes, expected "
+                                             f"{w}x{h}x{channels}")
+        image = pixels.reshape((h, w) if channels == 1 else (h, w, channels))
+        # like dv-processing: the frame's time is its start of exposure, exposure = EOE - SOE
+        soe, eoe = int(t.scalar(3, "<q")), int(t.scalar(4, "<q"))
+        t0 = soe or ts
+        t1 = eoe if eoe > t0 else t0 + 1
+        meta = {"exposure_us": t1 - t0 if eoe else int(t.scalar(11, "<q")),
+                "t_center": ts, "position": [int(t.scalar(8, "<h")), int(t.scalar(9, "<h"))]}
+        return Frame(image, stream.name, t0, t1, meta)
+
+    @staticmethod
+    def _imu(t: flatbuf.Table, stream: StreamInfo) -> Imu:
+        rows = t.tables(0)
+        out = np.zeros(len(rows), IMU_DTYPE)
+        for i, r in enumerate(rows):
+            out["t"][i] = r.scalar(0, "<q")
+            out["temperature"][i] = r.scalar(1, "<f")
+            out["accel"][i] = (r.scalar(2, "<f"), r.scalar(3, "<f"), r.scalar(4, "<f"))
+            out["gyro"][i] = (r.scalar(5, "<f"), r.scalar(6, "<f"), r.scalar(7, "<f"))
+        t0 = int(out["t"][0]) if out.size else 0
+        t1 = int(out["t"][-1]) + 1 if out.size else 0
+        return Imu(out, stream.name, t0, t1)
+
+    @staticmethod
+    def _triggers(t: flatbuf.Table, stream: StreamInfo) -> Trigger:
+        rows = t.tables(0)
+        out = np.zeros(len(rows), TRIGGER_DTYPE)
+        for i, r in enumerate(rows):
+            out["t"][i] = r.scalar(0, "<q")
+            out["type"][i] = r.scalar(1, "<b")
+        t0 = int(out["t"][0]) if out.size else 0
+        t1 = int(out["t"][-1]) + 1 if out.size else 0
+        return Trigger(out, stream.name, t0, t1)
+
+    # -- info and close ------------------------------------------------------------------------
+
+    def info(self) -> dict[str, Any]:
+        """From the data table when there is one (no decompression), else one streaming pass."""
+        if self.table is None:
+            out = super().info()
+        else:
+            counts: dict[str, int] = {}
+            t_first = t_last = None
+            events = 0
+            for e in self.table:
+                s = self.stream_info.get(e.stream)
+                if s is None or not s.kind:
+                    continue
+                counts[s.name] = counts.get(s.name, 0) + e.elements
+                if s.kind == "events" and e.elements:
+                    events += e.elements
+                    t_first = e.t_first if t_first is None else min(t_first, e.t_first)
+                    t_last = e.t_last if t_last is None else max(t_last, e.t_last)
+            out = self._info_dict(events, t_first, t_last, counts)
+        out.update(camera=self.camera, compression=COMPRESSION[self.compression],
+                   data_table=self.table is not None)
+        return out
+
+    def close(self) -> None:
+        if not self._closed:
+            if self._executor is not None:
+                self._executor.shutdown(wait=True, cancel_futures=True)
+                self._executor = None
+            self._file.close()
+        super().close()
