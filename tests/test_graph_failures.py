@@ -111,7 +111,11 @@ inputs = ["src"]
 """)
     proc = subprocess.Popen([sys.executable, "-m", "evrt.cli", "run", str(cfg), "--quiet"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(4.0)
+    partial = tmp_path / "events.npz.partial"
+    deadline = time.monotonic() + 90
+    # wait until the sink has written some packets (start-up is slow on a loaded machine)
+    while not (partial.exists() and partial.stat().st_size > 50_000) and time.monotonic() < deadline:
+        time.sleep(0.1)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
@@ -122,3 +126,26 @@ inputs = ["src"]
         n_events = sum(z[n].size for n in names)
     assert n_events > 0
     assert not (tmp_path / "events.npz.partial").exists()
+
+
+def test_ctrl_c_before_the_graph_started_exits_130_cleanly(tmp_path):
+    cfg = _write_config(tmp_path, """
+[graph]
+placement = "processes"
+[nodes.src]
+type = "synthetic"
+duration = 60.0
+speed = 1.0
+[nodes.sink]
+type = "null"
+inputs = ["src"]
+""")
+    proc = subprocess.Popen([sys.executable, "-m", "evrt.cli", "run", str(cfg), "--quiet"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not _children(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.01)  # the runner has started launching workers: its handler is installed
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err

@@ -233,11 +233,13 @@ class Runner:
         try:
             self._launch(specs)
             error = self._wait_ready()
-            if error is None:
+            if error is None and self.interrupts:
+                status = "interrupted"  # Ctrl-C before the start: nothing ran, close everything
+            elif error is None:
                 self._broadcast("start")
                 status, error = self._supervise()
         finally:
-            if error is not None:
+            if error is not None or status == "interrupted" and not self.snapshots:
                 self._broadcast("abort")
             self._shutdown()
             if old_handler is not None:
@@ -269,7 +271,7 @@ class Runner:
             if all(self.states.get(n) == "ready" for n in self.config.nodes):
                 return None
             if self.interrupts:
-                return NodeError("runner", "interrupted before the graph started")
+                return None
         waiting = [n for n in self.config.nodes if self.states.get(n) != "ready"]
         return NodeError(waiting[0], f"not ready after {READY_TIMEOUT_S:.0f} s")
 
