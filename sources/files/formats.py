@@ -10,4 +10,7 @@ on to the next one.
 HEAD_BYTES = 4096
 
 FORMATS: list[str] = [
+    "evrt.sources.files.evt2",
+    "evrt.sources.files.evt3",
+    "evrt.sources.files.dat",
 ]
