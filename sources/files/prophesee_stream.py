@@ -125,7 +125,9 @@ class WordStreamReader(Reader):
                 if ne:
                     ev = events[:ne]
                     if ne < cap // 4:
-                        ev = ev.copy()  # do not pin a mostly empty buffer
+                        # do not pin a mostly empty buffer; copy bytes (a structured copy
+                        # would leave the padding bytes uninitialised)
+                        ev = ev.view(np.uint8).copy().view(EVENT_DTYPE)
                     yield EventBlock(self.stream_name, ev, block_offset)
                 if err:
                     offset = self.data_offset + (word + where) * self.word_size
