@@ -8,5 +8,6 @@ NODES = {
     "stats": "evrt.sinks.basic:StatsSink",
     "callback": "evrt.sinks.basic:CallbackSink",
     "npz": "evrt.sinks.npz:NpzSink",
+    "hdf5": "evrt.sinks.hdf5:Hdf5Sink",
     "zmq_pub": "evrt.sinks.publisher:ZmqPublisherSink",
 }

@@ -13,4 +13,6 @@ FORMATS: list[str] = [
     "evrt.sources.files.evt2",
     "evrt.sources.files.evt3",
     "evrt.sources.files.dat",
+    "evrt.sources.files.mvsec",
+    "evrt.sources.files.dsec",
 ]

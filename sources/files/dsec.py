@@ -1,0 +1,98 @@
+"""DSEC `events.h5`: `events/{x,y,p,t}` columns, `ms_to_idx` and `t_offset` (640 x 480).
+
+`t` is uint32 µs relative to `t_offset`; `ms_to_idx[ms]` is the index of the first event
+with `t >= ms * 1000`, which makes seeking one lookup. The files are Blosc/ZSTD
+compressed, so `hdf5plugin` is imported before h5py opens them. Events are read in
+index blocks, never whole.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from evrt.errors import FormatError
+from evrt.events import EVENT_DTYPE, Geometry
+from evrt.sources.files.base import Reader
+from evrt.sources.files.hdf5_common import check_order, event_block, is_hdf5, open_h5
+
+NAME = "dsec"
+DSEC_CAMERA = Geometry(640, 480)
+DEFAULT_BLOCK_EVENTS = 1 << 20
+FIELDS = ("x", "y", "p", "t")
+
+
+def detect(head: bytes) -> bool:
+    """Any HDF5 file; `open_reader` checks for the DSEC layout (`events/t`, `ms_to_idx`)."""
+    return is_hdf5(head)
+
+
+class DsecReader(Reader):
+    """Streaming DSEC reader: one event stream "events"; seeks through `ms_to_idx`."""
+
+    format = NAME
+
+    def __init__(self, path: Any, geometry: Geometry | None = None,
+                 block_events: int = DEFAULT_BLOCK_EVENTS) -> None:
+        super().__init__(path)
+        self._h5 = open_h5(self.path)
+        missing = [f"events/{f}" for f in FIELDS if f"events/{f}" not in self._h5]
+        if missing or "ms_to_idx" not in self._h5:
+            self._h5.close()
+            raise FormatError(self.path, None, "not a DSEC events file: missing "
+                              + ", ".join(missing + ([] if missing else ["ms_to_idx"])))
+        self._cols = {f: self._h5[f"events/{f}"] for f in FIELDS}
+        sizes = {f: c.shape[0] for f, c in self._cols.items()}
+        if len(set(sizes.values())) != 1:
+            self._h5.close()
+            raise FormatError(self.path, None, f"events/x,y,p,t differ in length: {sizes}")
+        self.n_events = sizes["t"]
+        self._ms_to_idx = self._h5["ms_to_idx"]
+        self.t_offset = int(self._h5["t_offset"][()]) if "t_offset" in self._h5 else 0
+        self.geometry = geometry or DSEC_CAMERA
+        self.block_events = max(1, int(block_events))
+        self.streams = {"events": "events"}
+
+    def _index_at(self, t_us: int) -> int:
+        """An index at or before the first event with t >= t_us (from ms_to_idx)."""
+        ms = (int(t_us) - self.t_offset) // 1000
+        if ms <= 0:
+            return 0
+        m = self._ms_to_idx.shape[0]
+        if ms >= m:
+            return int(self._ms_to_idx[m - 1]) if m else 0
+        return min(int(self._ms_to_idx[ms]), self.n_events)
+
+    def _blocks(self, t_start: int | None, t_end: int | None) -> Iterator[Any]:
+        if self._closed:
+            raise FormatError(self.path, None, "reader is closed")
+        a = 0 if t_start is None else self._index_at(t_start)
+        stop = self.n_events
+        if t_end is not None:
+            ms_end = -(-(int(t_end) - self.t_offset) // 1000)  # ceil
+            if 0 <= ms_end < self._ms_to_idx.shape[0]:
+                stop = min(stop, int(self._ms_to_idx[ms_end]))
+        last_t = None
+        while a < stop:
+            b = min(stop, a + self.block_events)
+            ev = np.zeros(b - a, EVENT_DTYPE)
+            ev["t"] = self._cols["t"][a:b].astype(np.int64) + self.t_offset
+            ev["x"] = self._cols["x"][a:b]
+            ev["y"] = self._cols["y"][a:b]
+            ev["p"] = self._cols["p"][a:b]
+            last_t = check_order(self.path, "events/t", a, ev["t"], last_t)
+            yield event_block("events", ev, a)
+            a = b
+
+    def close(self) -> None:
+        h = getattr(self, "_h5", None)
+        if h is not None:
+            h.close()
+            self._h5 = None
+        super().close()
+
+
+def open_reader(path: Any, **kw: Any) -> DsecReader:
+    return DsecReader(path, **kw)
