@@ -349,6 +349,35 @@ def test_corrupt_word_in_the_middle(tmp_path, name, word_size, bad):
     assert err.offset == at and str(path) in str(err) and "corrupt data" in str(err)
 
 
+def test_corrupt_dat_record_in_the_middle(tmp_path, decoded):
+    """A DAT record whose polarity nibble is not 0/1 is corrupt; the error names its offset."""
+    name = "dat/expelliarmus_dat_test_NCARS.dat"
+    src = shared_file(name)
+    data = bytearray(src.read_bytes())
+    data_start = 0x5B + 2  # header (91 bytes) + type and size bytes
+    at = data_start + 2000 * 8
+    data[at + 7] |= 0x70  # polarity bits 31..28 of the data word
+    path = tmp_path / src.name
+    path.write_bytes(bytes(data))
+    err = _error(path, chunk_words=777)
+    assert err.offset == at and "polarity" in str(err)
+
+
+@settings(max_examples=6, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(chunk=st.integers(1000, 600000), window=st.integers(100, 60000))
+def test_chunked_evt2_windows_equal_whole(decoded, chunk, window):
+    name = "evt2/expelliarmus_evt2_sample.raw"
+    whole = _read(name, decoded)
+    with open_file(shared_file(name), chunk_words=chunk) as reader:
+        parts = [m for m in reader.packets(window_us=window) if isinstance(m, EventPacket)]
+    assert concat_events([p.events for p in parts]).tobytes() == whole.tobytes()
+    t0 = int(whole["t"][0])
+    for p in parts:  # each packet is exactly its window of the whole read
+        a, b = np.searchsorted(whole["t"], [p.t_start, p.t_end])
+        assert p.events.tobytes() == whole[a:b].tobytes() and (p.t_start - t0) % window == 0
+
+
 def test_time_going_backwards(tmp_path):
     from evrt.errors import FormatError
     words = [evt2_word(8, raw=100), evt2_word(1, x=1, y=1), evt2_word(8, raw=90),

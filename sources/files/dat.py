@@ -50,10 +50,9 @@ class DatReader(WordStreamReader):
     """Streaming DAT reader: CD events as stream "events"."""
 
     format = NAME
-    word_dtype = np.dtype("<u4")
-    word_columns = 2
+    word_dtype = np.dtype("<u8")  # <u4 timestamp then <u4 data, read as one little-endian word
     events_per_word = 1
-    last_t_slot = -1  # computed in _new_state/_last_t: DAT state keeps raw time + wrap offset
+    last_t_slot = -1  # an extra slot after the kernel's state holds the last event time
 
     def __init__(self, path: Any, geometry: Geometry | None = None,
                  chunk_words: int = DEFAULT_CHUNK_WORDS) -> None:

@@ -30,43 +30,46 @@ def new_state() -> np.ndarray:
 
 @njit(cache=True, nogil=True)
 def decode_dat(records, start, out, state, width, height):
-    """Decode records[start:] (uint32 (n, 2)) into out (int64 (cap, 2)).
+    """Decode records[start:] (uint64: timestamp | data << 32) into out (int64 (cap, 2)).
 
     Returns (events, next record, error code, index of the offending record).
     """
-    n = records.shape[0]
-    cap = out.shape[0]
+    end = min(records.shape[0], start + out.shape[0])
     offset = state[S_OFFSET]
     last_raw = state[S_LAST_RAW]
-    have = state[S_HAVE]
-    ne = 0
+    if not state[S_HAVE]:
+        last_raw = -1
     err = 0
-    i = start
-    while i < n and ne < cap:
-        raw = np.int64(records[i, 0])
-        data = np.int64(records[i, 1])
-        if have and raw < last_raw:
+    stop = end
+    for i in range(start, end):
+        w = np.int64(records[i])
+        raw = w & 0xFFFFFFFF
+        data = (w >> 32) & 0xFFFFFFFF
+        if raw < last_raw:
             if last_raw - raw > _HALF:
                 offset += _WRAP
             else:
                 err = ERR_BACKWARDS
+                stop = i
                 break
         x = data & 0x3FFF
         y = (data >> 14) & 0x3FFF
         p = data >> 28
         if p > 1:
             err = ERR_POLARITY
+            stop = i
             break
         if x >= width or y >= height:
             err = ERR_COORD
+            stop = i
             break
-        have = 1
         last_raw = raw
-        out[ne, 0] = offset + raw
-        out[ne, 1] = x | (y << 16) | (p << 32)
-        ne += 1
-        i += 1
+        j = i - start
+        out[j, 0] = offset + raw
+        out[j, 1] = x | (y << 16) | (p << 32)
+    ne = stop - start
     state[S_OFFSET] = offset
-    state[S_LAST_RAW] = last_raw
-    state[S_HAVE] = have
-    return ne, i, err, i
+    if ne > 0:
+        state[S_LAST_RAW] = last_raw
+        state[S_HAVE] = 1
+    return ne, stop, err, stop

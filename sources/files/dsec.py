@@ -78,13 +78,34 @@ class DsecReader(Reader):
         while a < stop:
             b = min(stop, a + self.block_events)
             ev = np.zeros(b - a, EVENT_DTYPE)
-            ev["t"] = self._cols["t"][a:b].astype(np.int64) + self.t_offset
-            ev["x"] = self._cols["x"][a:b]
-            ev["y"] = self._cols["y"][a:b]
-            ev["p"] = self._cols["p"][a:b]
-            last_t = check_order(self.path, "events/t", a, ev["t"], last_t)
+            last_t = self._fill(ev, a, b, last_t)
             yield event_block("events", ev, a)
             a = b
+
+    def _fill(self, ev: np.ndarray, a: int, b: int, last_t: int | None) -> int:
+        """Read rows a..b into `ev` (column by column) and check time order."""
+        t = self._cols["t"][a:b].astype(np.int64)
+        t += self.t_offset
+        ev["t"] = t
+        ev["x"] = self._cols["x"][a:b]
+        ev["y"] = self._cols["y"][a:b]
+        ev["p"] = self._cols["p"][a:b]
+        return check_order(self.path, "events/t", a, t, last_t)
+
+    def read_all(self, stream: str | None = None, t_start: int | None = None,
+                 t_end: int | None = None) -> np.ndarray:
+        """All events; the whole file is read block by block into one array (no concat)."""
+        if (stream not in (None, "events") or t_start is not None or t_end is not None
+                or self._seek_t is not None):
+            return super().read_all(stream, t_start, t_end)
+        if self._closed:
+            raise FormatError(self.path, None, "reader is closed")
+        out = np.zeros(self.n_events, EVENT_DTYPE)
+        last_t = None
+        for a in range(0, self.n_events, self.block_events):
+            b = min(self.n_events, a + self.block_events)
+            last_t = self._fill(out[a:b], a, b, last_t)
+        return out
 
     def close(self) -> None:
         h = getattr(self, "_h5", None)

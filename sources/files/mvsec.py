@@ -46,9 +46,10 @@ def seconds_to_us(t: np.ndarray) -> np.ndarray:
     return np.rint(np.asarray(t, dtype=np.float64) * 1e6).astype(np.int64)
 
 
-def rows_to_events(rows: np.ndarray) -> np.ndarray:
-    """N x 4 float rows (x, y, t [s], p ±1) -> evrt events."""
-    out = np.zeros(rows.shape[0], EVENT_DTYPE)
+def rows_to_events(rows: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """N x 4 float rows (x, y, t [s], p ±1) -> evrt events (into `out` when given)."""
+    if out is None:
+        out = np.zeros(rows.shape[0], EVENT_DTYPE)
     out["t"] = seconds_to_us(rows[:, 2])
     out["x"] = rows[:, 0]
     out["y"] = rows[:, 1]
@@ -152,6 +153,24 @@ class MvsecReader(Reader):
                     yield from self._merge_depth({}, cursors, depth_pos, big if t_end is None
                                                  else t_end)
                 return
+
+    def read_all(self, stream: str | None = None, t_start: int | None = None,
+                 t_end: int | None = None) -> np.ndarray:
+        """All events of one camera; the whole file is read by row blocks into one array."""
+        name = stream or self.event_stream
+        if (name not in self._events or t_start is not None or t_end is not None
+                or self._seek_t is not None):
+            return super().read_all(stream, t_start, t_end)
+        if self._closed:
+            raise FormatError(self.path, None, "reader is closed")
+        ds = self._events[name]
+        out = np.zeros(ds.shape[0], EVENT_DTYPE)
+        last_t = None
+        for a in range(0, ds.shape[0], self.block_events):
+            b = min(ds.shape[0], a + self.block_events)
+            rows_to_events(ds[a:b], out[a:b])
+            last_t = check_order(self.path, f"davis/{name}/events", a, out["t"][a:b], last_t)
+        return out
 
     def _merge_depth(self, parts: dict[str, np.ndarray], cursors: dict[str, int],
                      depth_pos: dict[str, int], end_t: int) -> Iterator[Any]:

@@ -21,7 +21,7 @@ from evrt.events import EVENT_DTYPE, Geometry
 from evrt.messages import TRIGGER_DTYPE, Trigger
 from evrt.sources.files.base import EventBlock, Reader
 
-DEFAULT_CHUNK_WORDS = 1 << 20
+DEFAULT_CHUNK_WORDS = 1 << 17
 TRIGGER_RISING = 1  # dv-processing TriggerType EXTERNAL_SIGNAL_RISING_EDGE
 TRIGGER_FALLING = 2  # dv-processing TriggerType EXTERNAL_SIGNAL_FALLING_EDGE
 
@@ -89,14 +89,7 @@ class WordStreamReader(Reader):
     def _blocks(self, t_start: int | None, t_end: int | None) -> Iterator[Any]:
         if self._closed:
             raise FormatError(self.path, None, "reader is closed")
-        if self.tail_bytes and not self._warned_tail:
-            self._warned_tail = True
-            end = self.data_offset + self.n_words * self.word_size
-            warnings.warn(
-                f"{self.path}: truncated last record at byte {end} ({self.tail_bytes} of "
-                f"{self.word_size} bytes); decoding the complete part",
-                stacklevel=2,
-            )
+        self._warn_tail()
         word, state = self._start_point(t_start)
         f = self._file
         buf = np.empty(self.chunk_words * self.word_columns, self.word_dtype)
@@ -138,6 +131,58 @@ class WordStreamReader(Reader):
                 return
 
     stream_name = "events"
+
+    def read_all(self, stream: str | None = None, t_start: int | None = None,
+                 t_end: int | None = None) -> np.ndarray:
+        """All events; the whole-file case decodes straight into one growing array (no
+        per-block arrays and no final concatenation), other cases go through `packets()`."""
+        if (stream not in (None, self.stream_name) or t_start is not None
+                or t_end is not None or self._seek_t is not None):
+            return super().read_all(stream, t_start, t_end)
+        if self._closed:
+            raise FormatError(self.path, None, "reader is closed")
+        self._warn_tail()
+        state = self._new_state()
+        f = self._file
+        buf = np.empty(self.chunk_words * self.word_columns, self.word_dtype)
+        trig = np.empty((4096, 3), np.int64)
+        events = np.empty(max(self.n_words, 16), EVENT_DTYPE)
+        out = events.view(np.int64).reshape(-1, 2)
+        total = 0
+        word = 0
+        f.seek(self.data_offset)
+        while word < self.n_words:
+            n = min(self.chunk_words, self.n_words - word)
+            view = buf[: n * self.word_columns]
+            if f.readinto(memoryview(view).cast("B")) != n * self.word_size:
+                raise FormatError(self.path, self.data_offset + word * self.word_size,
+                                  "file shrank while reading")
+            words = view.reshape(n, self.word_columns) if self.word_columns > 1 else view
+            self._remember(word, state)
+            pos = 0
+            while pos < n:
+                if events.shape[0] - total < max(self.events_per_word, 16):
+                    bigger = np.empty(events.shape[0] * 3 // 2 + 16, EVENT_DTYPE)
+                    bigger[:total].view(np.uint8)[:] = events[:total].view(np.uint8)
+                    events, out = bigger, bigger.view(np.int64).reshape(-1, 2)
+                ne, _, nxt, err, where = self._decode(words, pos, out[total:], trig, state)
+                total += ne
+                if err:
+                    offset = self.data_offset + (word + where) * self.word_size
+                    raise FormatError(self.path, offset, self._error_text(err))
+                pos = nxt
+            word += n
+        return events[:total]
+
+    def _warn_tail(self) -> None:
+        if self.tail_bytes and not self._warned_tail:
+            self._warned_tail = True
+            end = self.data_offset + self.n_words * self.word_size
+            warnings.warn(
+                f"{self.path}: truncated last record at byte {end} ({self.tail_bytes} of "
+                f"{self.word_size} bytes); decoding the complete part",
+                stacklevel=3,
+            )
 
     def _trigger_message(self, trig: np.ndarray, t_start: int | None,
                          t_end: int | None) -> Trigger | None:
