@@ -251,6 +251,13 @@ def test_bad_hdf5_input(tmp_path, evt2_events):
     with pytest.raises(FormatError, match=r"events/t row 2: time goes backwards"):
         with open_file(back) as reader:
             reader.read_all()
+    # DSEC coordinates off the 640x480 sensor
+    with h5py.File(back, "r+") as f:
+        f["events/t"][...] = np.array([10, 20, 30], np.uint32)
+        f["events/x"][...] = np.array([1, 700, 3], np.uint16)
+    with pytest.raises(FormatError, match=r"row 1: event at \(x=700, y=2\) is outside"):
+        with open_file(back) as reader:
+            reader.read_all()
     # MVSEC with the wrong event shape
     bad = tmp_path / "bad_data.hdf5"
     with h5py.File(bad, "w") as f:

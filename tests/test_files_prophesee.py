@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import warnings
 
 import numpy as np
 import pytest
@@ -408,3 +409,28 @@ def test_coordinate_outside_the_sensor(tmp_path):
     write_raw(path, EVT2_HEADER, [evt2_word(8, raw=1), evt2_word(1, x=320, y=0)], "<u4")
     err = _error(path)
     assert err.offset == len(EVT2_HEADER) + 4 and "outside the sensor" in str(err)
+
+
+@pytest.mark.parametrize("header,word", [(EVT2_HEADER, 4), (EVT3_HEADER, 2),
+                                         (b"% Width 640\n% Height 480\n\x00\x08", 8)])
+@settings(max_examples=40, deadline=None)
+@given(payload=st.binary(min_size=0, max_size=600), chunk=st.integers(1, 64))
+def test_random_payloads_decode_or_raise_format_error(tmp_path_factory, header, word, payload,
+                                                       chunk):
+    """Whatever follows a valid header, the reader returns events or raises FormatError (with
+    the file and an offset inside the data), never another exception from numba or numpy."""
+    from evrt.errors import FormatError
+    path = tmp_path_factory.mktemp("fuzz") / "f.bin"
+    path.write_bytes(header + payload)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with open_file(path, chunk_words=chunk) as reader:
+                ev = reader.read_all()
+                blocks = concat_events([m.events for m in reader.packets(count=7)
+                                        if isinstance(m, EventPacket)])
+        assert blocks.tobytes() == ev.tobytes()
+        assert np.all(np.diff(ev["t"]) >= 0)
+    except FormatError as err:
+        assert str(path) in str(err)
+        assert err.offset is not None and len(header) <= err.offset < len(header) + len(payload)

@@ -16,7 +16,13 @@ import numpy as np
 from evrt.errors import FormatError
 from evrt.events import EVENT_DTYPE, Geometry
 from evrt.sources.files.base import Reader
-from evrt.sources.files.hdf5_common import check_order, event_block, is_hdf5, open_h5
+from evrt.sources.files.hdf5_common import (
+    check_coordinates,
+    check_order,
+    event_block,
+    is_hdf5,
+    open_h5,
+)
 
 NAME = "dsec"
 DSEC_CAMERA = Geometry(640, 480)
@@ -90,6 +96,7 @@ class DsecReader(Reader):
         ev["x"] = self._cols["x"][a:b]
         ev["y"] = self._cols["y"][a:b]
         ev["p"] = self._cols["p"][a:b]
+        check_coordinates(self.path, "events/x,y", a, ev, self.geometry)
         return check_order(self.path, "events/t", a, t, last_t)
 
     def read_all(self, stream: str | None = None, t_start: int | None = None,

@@ -74,6 +74,18 @@ def check_order(path: Any, where: str, first_row: int, t: np.ndarray, last_t: in
     return int(t[-1])
 
 
+def check_coordinates(path: Any, where: str, first_row: int, events: np.ndarray,
+                      geometry: Any) -> None:
+    """FormatError naming the dataset and row of the first event outside the sensor."""
+    x, y = events["x"], events["y"]
+    bad = np.flatnonzero((x < 0) | (x >= geometry.width) | (y < 0) | (y >= geometry.height))
+    if bad.size:
+        i = int(bad[0])
+        raise FormatError(path, None, f"{where} row {first_row + i}: event at (x={int(x[i])}, "
+                          f"y={int(y[i])}) is outside the {geometry.width}x{geometry.height} "
+                          "sensor (corrupt data?)")
+
+
 def event_block(stream: str, events: np.ndarray, row: int) -> EventBlock:
     """An EventBlock for HDF5 rows; `offset` holds the row index (HDF5 has no byte offsets
     that mean anything to a user), so time checks happen before, naming the row."""

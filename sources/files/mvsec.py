@@ -22,6 +22,7 @@ from evrt.events import EVENT_DTYPE, Geometry
 from evrt.messages import TensorMsg
 from evrt.sources.files.base import Reader
 from evrt.sources.files.hdf5_common import (
+    check_coordinates,
     check_order,
     event_block,
     is_hdf5,
@@ -142,6 +143,7 @@ class MvsecReader(Reader):
                     b = a + int(np.searchsorted(t_slice, end_t, side="left"))
                 if b > a:
                     ev = rows_to_events(ds[a:b])
+                    check_coordinates(self.path, f"davis/{side}/events", a, ev, self.geometry)
                     last_t[side] = check_order(self.path, f"davis/{side}/events", a,
                                                ev["t"], last_t[side])
                     parts[side] = ev
@@ -169,6 +171,7 @@ class MvsecReader(Reader):
         for a in range(0, ds.shape[0], self.block_events):
             b = min(ds.shape[0], a + self.block_events)
             rows_to_events(ds[a:b], out[a:b])
+            check_coordinates(self.path, f"davis/{name}/events", a, out[a:b], self.geometry)
             last_t = check_order(self.path, f"davis/{name}/events", a, out["t"][a:b], last_t)
         return out
 
