@@ -22,6 +22,7 @@ from evrt.sources.files.hdf5_common import (
     event_block,
     is_hdf5,
     open_h5,
+    pack_columns,
 )
 
 NAME = "dsec"
@@ -83,21 +84,17 @@ class DsecReader(Reader):
         last_t = None
         while a < stop:
             b = min(stop, a + self.block_events)
-            ev = np.zeros(b - a, EVENT_DTYPE)
+            ev = np.empty(b - a, EVENT_DTYPE)  # every byte is written by _fill
             last_t = self._fill(ev, a, b, last_t)
             yield event_block("events", ev, a)
             a = b
 
     def _fill(self, ev: np.ndarray, a: int, b: int, last_t: int | None) -> int:
         """Read rows a..b into `ev` (column by column) and check time order."""
-        t = self._cols["t"][a:b].astype(np.int64)
-        t += self.t_offset
-        ev["t"] = t
-        ev["x"] = self._cols["x"][a:b]
-        ev["y"] = self._cols["y"][a:b]
-        ev["p"] = self._cols["p"][a:b]
+        cols = [self._cols[f][a:b] for f in ("t", "x", "y", "p")]
+        pack_columns(*cols, self.t_offset, ev.view(np.int64).reshape(-1, 2))
         check_coordinates(self.path, "events/x,y", a, ev, self.geometry)
-        return check_order(self.path, "events/t", a, t, last_t)
+        return check_order(self.path, "events/t", a, ev["t"], last_t)
 
     def read_all(self, stream: str | None = None, t_start: int | None = None,
                  t_end: int | None = None) -> np.ndarray:
@@ -107,7 +104,7 @@ class DsecReader(Reader):
             return super().read_all(stream, t_start, t_end)
         if self._closed:
             raise FormatError(self.path, None, "reader is closed")
-        out = np.zeros(self.n_events, EVENT_DTYPE)
+        out = np.empty(self.n_events, EVENT_DTYPE)  # every byte is written by _fill
         last_t = None
         for a in range(0, self.n_events, self.block_events):
             b = min(self.n_events, a + self.block_events)

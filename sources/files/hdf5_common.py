@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from numba import njit
 
 from evrt.errors import FormatError
 from evrt.sources.files.base import EventBlock
@@ -72,6 +73,25 @@ def check_order(path: Any, where: str, first_row: int, t: np.ndarray, last_t: in
         raise FormatError(path, None, f"{where} row {first_row + i}: time goes backwards "
                           f"(t={int(t[i])} µs after t={int(t[i - 1])} µs; expected non-decreasing)")
     return int(t[-1])
+
+
+@njit(cache=True, nogil=True)
+def pack_columns(t, x, y, p, t_offset, out):
+    """Columns -> evrt events in one sequential pass (out: the event array as int64 (n, 2))."""
+    for i in range(t.shape[0]):
+        out[i, 0] = np.int64(t[i]) + t_offset
+        out[i, 1] = (np.int64(x[i]) & 0xFFFF) | ((np.int64(y[i]) & 0xFFFF) << 16) \
+            | ((np.int64(p[i]) & 0xFF) << 32)
+
+
+@njit(cache=True, nogil=True)
+def pack_mvsec_rows(rows, out):
+    """MVSEC float64 rows (x, y, t [s], p ±1) -> evrt events (t rounded to µs, p > 0 -> 1)."""
+    for i in range(rows.shape[0]):
+        out[i, 0] = np.int64(np.rint(rows[i, 2] * 1e6))
+        p = np.int64(1) if rows[i, 3] > 0 else np.int64(0)
+        out[i, 1] = (np.int64(rows[i, 0]) & 0xFFFF) | ((np.int64(rows[i, 1]) & 0xFFFF) << 16) \
+            | (p << 32)
 
 
 def check_coordinates(path: Any, where: str, first_row: int, events: np.ndarray,

@@ -27,6 +27,7 @@ from evrt.sources.files.hdf5_common import (
     event_block,
     is_hdf5,
     open_h5,
+    pack_mvsec_rows,
     search_sorted,
 )
 
@@ -50,11 +51,9 @@ def seconds_to_us(t: np.ndarray) -> np.ndarray:
 def rows_to_events(rows: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """N x 4 float rows (x, y, t [s], p ±1) -> evrt events (into `out` when given)."""
     if out is None:
-        out = np.zeros(rows.shape[0], EVENT_DTYPE)
-    out["t"] = seconds_to_us(rows[:, 2])
-    out["x"] = rows[:, 0]
-    out["y"] = rows[:, 1]
-    out["p"] = rows[:, 3] > 0
+        out = np.empty(rows.shape[0], EVENT_DTYPE)  # every byte is written below
+    rows = np.ascontiguousarray(rows, dtype=np.float64)
+    pack_mvsec_rows(rows, out.view(np.int64).reshape(-1, 2))
     return out
 
 
