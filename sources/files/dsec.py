@@ -17,12 +17,12 @@ from evrt.errors import FormatError
 from evrt.events import EVENT_DTYPE, Geometry
 from evrt.sources.files.base import Reader
 from evrt.sources.files.hdf5_common import (
-    check_coordinates,
-    check_order,
+    PACK_BACKWARDS,
     event_block,
     is_hdf5,
     open_h5,
     pack_columns,
+    raise_pack_error,
 )
 
 NAME = "dsec"
@@ -90,11 +90,17 @@ class DsecReader(Reader):
             a = b
 
     def _fill(self, ev: np.ndarray, a: int, b: int, last_t: int | None) -> int:
-        """Read rows a..b into `ev` (column by column) and check time order."""
-        cols = [self._cols[f][a:b] for f in ("t", "x", "y", "p")]
-        pack_columns(*cols, self.t_offset, ev.view(np.int64).reshape(-1, 2))
-        check_coordinates(self.path, "events/x,y", a, ev, self.geometry)
-        return check_order(self.path, "events/t", a, ev["t"], last_t)
+        """Read rows a..b into `ev` (one numba pass, order and coordinates checked)."""
+        t, x, y, p = (self._cols[f][a:b] for f in ("t", "x", "y", "p"))
+        prev = -(1 << 62) if last_t is None else last_t
+        code, i = pack_columns(t, x, y, p, self.t_offset, ev.view(np.int64).reshape(-1, 2),
+                               self.geometry.width, self.geometry.height, prev)
+        if code:
+            before = int(t[i - 1]) + self.t_offset if i > 0 else prev
+            raise_pack_error(self.path, "events/t" if code == PACK_BACKWARDS else "events/x,y",
+                             a, code, i, (int(t[i]) + self.t_offset, int(x[i]), int(y[i])),
+                             before, self.geometry)
+        return int(ev["t"][-1]) if b > a else prev
 
     def read_all(self, stream: str | None = None, t_start: int | None = None,
                  t_end: int | None = None) -> np.ndarray:

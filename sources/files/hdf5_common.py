@@ -60,50 +60,54 @@ def search_sorted(n: int, value_at: Callable[[int, int], np.ndarray], target: in
     return lo + int(np.searchsorted(value_at(lo, hi), target, side="left"))
 
 
-def check_order(path: Any, where: str, first_row: int, t: np.ndarray, last_t: int | None) -> int:
-    """FormatError naming the dataset and row if time goes backwards; returns the last time."""
-    if t.size == 0:
-        return last_t if last_t is not None else -(1 << 62)
-    if last_t is not None and t[0] < last_t:
-        raise FormatError(path, None, f"{where} row {first_row}: time goes backwards "
-                          f"(t={int(t[0])} µs after t={last_t} µs; expected non-decreasing)")
-    back = np.flatnonzero(t[1:] < t[:-1])
-    if back.size:
-        i = int(back[0]) + 1
-        raise FormatError(path, None, f"{where} row {first_row + i}: time goes backwards "
-                          f"(t={int(t[i])} µs after t={int(t[i - 1])} µs; expected non-decreasing)")
-    return int(t[-1])
+PACK_OK, PACK_BACKWARDS, PACK_OFF_SENSOR = 0, 1, 2
 
 
 @njit(cache=True, nogil=True)
-def pack_columns(t, x, y, p, t_offset, out):
-    """Columns -> evrt events in one sequential pass (out: the event array as int64 (n, 2))."""
+def pack_columns(t, x, y, p, t_offset, out, width, height, last_t):
+    """Columns -> evrt events in one sequential pass (out: the event array as int64 (n, 2)),
+    checking time order and coordinates on the way. Returns (PACK_*, row of the problem)."""
     for i in range(t.shape[0]):
-        out[i, 0] = np.int64(t[i]) + t_offset
-        out[i, 1] = (np.int64(x[i]) & 0xFFFF) | ((np.int64(y[i]) & 0xFFFF) << 16) \
-            | ((np.int64(p[i]) & 0xFF) << 32)
+        ti = np.int64(t[i]) + t_offset
+        xi = np.int64(x[i])
+        yi = np.int64(y[i])
+        if ti < last_t:
+            return PACK_BACKWARDS, i
+        if xi < 0 or xi >= width or yi < 0 or yi >= height:
+            return PACK_OFF_SENSOR, i
+        last_t = ti
+        out[i, 0] = ti
+        out[i, 1] = xi | (yi << 16) | ((np.int64(p[i]) & 0xFF) << 32)
+    return PACK_OK, -1
 
 
 @njit(cache=True, nogil=True)
-def pack_mvsec_rows(rows, out):
-    """MVSEC float64 rows (x, y, t [s], p ±1) -> evrt events (t rounded to µs, p > 0 -> 1)."""
+def pack_mvsec_rows(rows, out, width, height, last_t):
+    """MVSEC float64 rows (x, y, t [s], p ±1) -> evrt events (t rounded to µs, p > 0 -> 1),
+    checking time order and coordinates. Returns (PACK_*, row of the problem)."""
     for i in range(rows.shape[0]):
-        out[i, 0] = np.int64(np.rint(rows[i, 2] * 1e6))
-        p = np.int64(1) if rows[i, 3] > 0 else np.int64(0)
-        out[i, 1] = (np.int64(rows[i, 0]) & 0xFFFF) | ((np.int64(rows[i, 1]) & 0xFFFF) << 16) \
-            | (p << 32)
+        ti = np.int64(np.rint(rows[i, 2] * 1e6))
+        xi = np.int64(rows[i, 0])
+        yi = np.int64(rows[i, 1])
+        if ti < last_t:
+            return PACK_BACKWARDS, i
+        if xi < 0 or xi >= width or yi < 0 or yi >= height:
+            return PACK_OFF_SENSOR, i
+        last_t = ti
+        out[i, 0] = ti
+        out[i, 1] = xi | (yi << 16) | ((np.int64(1) if rows[i, 3] > 0 else np.int64(0)) << 32)
+    return PACK_OK, -1
 
 
-def check_coordinates(path: Any, where: str, first_row: int, events: np.ndarray,
-                      geometry: Any) -> None:
-    """FormatError naming the dataset and row of the first event outside the sensor."""
-    x, y = events["x"], events["y"]
-    bad = np.flatnonzero((x < 0) | (x >= geometry.width) | (y < 0) | (y >= geometry.height))
-    if bad.size:
-        i = int(bad[0])
-        raise FormatError(path, None, f"{where} row {first_row + i}: event at (x={int(x[i])}, "
-                          f"y={int(y[i])}) is outside the {geometry.width}x{geometry.height} "
-                          "sensor (corrupt data?)")
+def raise_pack_error(path: Any, where: str, first_row: int, code: int, i: int,
+                     values: tuple[int, int, int], last_t: int, geometry: Any) -> None:
+    """Turn a pack kernel's (code, row) into a FormatError naming the dataset and row."""
+    t, x, y = values
+    if code == PACK_BACKWARDS:
+        raise FormatError(path, None, f"{where} row {first_row + i}: time goes backwards "
+                          f"(t={t} µs after t={last_t} µs; expected non-decreasing)")
+    raise FormatError(path, None, f"{where} row {first_row + i}: event at (x={x}, y={y}) is "
+                      f"outside the {geometry.width}x{geometry.height} sensor (corrupt data?)")
 
 
 def event_block(stream: str, events: np.ndarray, row: int) -> EventBlock:

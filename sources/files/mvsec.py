@@ -22,12 +22,11 @@ from evrt.events import EVENT_DTYPE, Geometry
 from evrt.messages import TensorMsg
 from evrt.sources.files.base import Reader
 from evrt.sources.files.hdf5_common import (
-    check_coordinates,
-    check_order,
     event_block,
     is_hdf5,
     open_h5,
     pack_mvsec_rows,
+    raise_pack_error,
     search_sorted,
 )
 
@@ -48,12 +47,24 @@ def seconds_to_us(t: np.ndarray) -> np.ndarray:
     return np.rint(np.asarray(t, dtype=np.float64) * 1e6).astype(np.int64)
 
 
-def rows_to_events(rows: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """N x 4 float rows (x, y, t [s], p ±1) -> evrt events (into `out` when given)."""
+def rows_to_events(rows: np.ndarray, out: np.ndarray | None = None, *, path: Any = "<rows>",
+                   where: str = "events", first_row: int = 0, last_t: int | None = None,
+                   geometry: Geometry = DAVIS346) -> np.ndarray:
+    """N x 4 float rows (x, y, t [s], p ±1) -> evrt events (into `out` when given).
+
+    FormatError (naming `where` and the row) if time goes backwards or an event is off the
+    sensor."""
     if out is None:
         out = np.empty(rows.shape[0], EVENT_DTYPE)  # every byte is written below
     rows = np.ascontiguousarray(rows, dtype=np.float64)
-    pack_mvsec_rows(rows, out.view(np.int64).reshape(-1, 2))
+    prev = -(1 << 62) if last_t is None else last_t
+    code, i = pack_mvsec_rows(rows, out.view(np.int64).reshape(-1, 2), geometry.width,
+                              geometry.height, prev)
+    if code:
+        t = int(np.rint(rows[i, 2] * 1e6))
+        before = int(out["t"][i - 1]) if i > 0 else prev
+        raise_pack_error(path, where, first_row, code, i, (t, int(rows[i, 0]), int(rows[i, 1])),
+                         before, geometry)
     return out
 
 
@@ -141,10 +152,10 @@ class MvsecReader(Reader):
                     t_slice = seconds_to_us(ds[a:hi, 2])
                     b = a + int(np.searchsorted(t_slice, end_t, side="left"))
                 if b > a:
-                    ev = rows_to_events(ds[a:b])
-                    check_coordinates(self.path, f"davis/{side}/events", a, ev, self.geometry)
-                    last_t[side] = check_order(self.path, f"davis/{side}/events", a,
-                                               ev["t"], last_t[side])
+                    ev = rows_to_events(ds[a:b], path=self.path, where=f"davis/{side}/events",
+                                        first_row=a, last_t=last_t[side],
+                                        geometry=self.geometry)
+                    last_t[side] = int(ev["t"][-1])
                     parts[side] = ev
                 cursors[side] = b
             yield from self._merge_depth(parts, cursors, depth_pos, end_t)
@@ -169,9 +180,9 @@ class MvsecReader(Reader):
         last_t = None
         for a in range(0, ds.shape[0], self.block_events):
             b = min(ds.shape[0], a + self.block_events)
-            rows_to_events(ds[a:b], out[a:b])
-            check_coordinates(self.path, f"davis/{name}/events", a, out[a:b], self.geometry)
-            last_t = check_order(self.path, f"davis/{name}/events", a, out["t"][a:b], last_t)
+            rows_to_events(ds[a:b], out[a:b], path=self.path, where=f"davis/{name}/events",
+                           first_row=a, last_t=last_t, geometry=self.geometry)
+            last_t = int(out["t"][b - 1])
         return out
 
     def _merge_depth(self, parts: dict[str, np.ndarray], cursors: dict[str, int],
