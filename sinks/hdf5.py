@@ -3,7 +3,8 @@
 Layout: `events/x`, `events/y` (uint16), `events/p` (uint8), `events/t` (uint32 µs
 relative to `t_offset`), `ms_to_idx` (uint64: index of the first event with
 `t >= ms * 1000`, one entry per millisecond plus a final end entry) and `t_offset`
-(int64 µs). Columns are chunked and compressed (Blosc/ZSTD through `hdf5plugin`, like
+(int64 µs). The sensor size goes into the root attributes `width` / `height` (DSEC's own
+files have none and mean 640 x 480). Columns are chunked and compressed (Blosc/ZSTD through `hdf5plugin`, like
 DSEC; or gzip, readable without plugins). Events are buffered up to one chunk and
 appended, and `ms_to_idx` grows as the milliseconds close, so memory stays bounded. The
 file is written under `<path>.partial` and renamed on close: a file under its final
@@ -18,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from evrt.errors import ConfigError, EventDataError
-from evrt.events import EventPacket, concat_events
+from evrt.events import EventPacket, Geometry, concat_events
 from evrt.graph.node import Sink
 
 COMPRESSIONS = ("zstd", "gzip", "none")
@@ -39,7 +40,7 @@ class DsecWriter:
     """Append event arrays (non-decreasing t) to a DSEC-layout HDF5 file; `close()` finishes it."""
 
     def __init__(self, path: str, compression: str = "zstd", chunk_events: int = 1 << 18,
-                 t_offset: int | None = None) -> None:
+                 t_offset: int | None = None, geometry: Geometry | None = None) -> None:
         import h5py
 
         if compression not in COMPRESSIONS:
@@ -51,6 +52,7 @@ class DsecWriter:
         self.t_offset = t_offset
         os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
         self.file = h5py.File(self.partial, "w")
+        self.geometry = geometry
         filters = _filter_kwargs(compression)
         group = self.file.create_group("events")
         self.columns = {
@@ -123,6 +125,9 @@ class DsecWriter:
             self._flush(whole_chunks_only=False)
             self._append_ms(np.array([self.written], np.int64))  # end entry
             self.file.create_dataset("t_offset", data=np.int64(self.t_offset or 0))
+            if self.geometry is not None:
+                self.file.attrs["width"] = int(self.geometry.width)
+                self.file.attrs["height"] = int(self.geometry.height)
         finally:
             self.file.close()
             self.file = None
@@ -171,6 +176,8 @@ class Hdf5Sink(Sink):
             self.skipped[message.stream] = self.skipped.get(message.stream, 0) + 1
             return
         assert self.writer is not None
+        if self.writer.geometry is None:
+            self.writer.geometry = message.geometry
         self.writer.append(message.events)
 
     def close(self) -> None:

@@ -208,6 +208,23 @@ def test_dsec_round_trip_and_seek(tmp_path_factory, davis_events, chunk, block, 
     assert first <= np.searchsorted(t, t0) and t0 - int(t[first]) < 1000
 
 
+def test_evt3_to_dsec_layout_keeps_sensor_size_and_events(tmp_path):
+    """A 1280x720 EVT 3.0 recording through the hdf5 sink reads back identical, as 1280x720."""
+    from evrt.graph.node import NodeContext
+    src = shared_file("evt3/expelliarmus_evt3_sample.raw")
+    out = tmp_path / "evt3.h5"
+    sink = Hdf5Sink(str(out), chunk_events=4096)
+    sink.open(NodeContext("h5"))
+    with open_file(src) as reader:
+        whole = reader.read_all()
+        for m in reader.packets(window_us=700):
+            sink.process(m)
+    sink.close()
+    with open_file(out) as back:
+        assert back.format == "dsec" and back.geometry == Geometry(1280, 720)
+        assert back.read_all().tobytes() == whole.tobytes()
+
+
 def test_hdf5_writer_rejects_time_going_backwards(tmp_path, evt2_events):
     writer = DsecWriter(str(tmp_path / "e.h5"))
     writer.append(evt2_events[:1000])

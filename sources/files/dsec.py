@@ -1,5 +1,8 @@
 """DSEC `events.h5`: `events/{x,y,p,t}` columns, `ms_to_idx` and `t_offset` (640 x 480).
 
+The sensor size is DSEC's 640 x 480 unless the root attributes `width` / `height` (which
+evrt's writer adds) say otherwise.
+
 `t` is uint32 µs relative to `t_offset`; `ms_to_idx[ms]` is the index of the first event
 with `t >= ms * 1000`, which makes seeking one lookup. The files are Blosc/ZSTD
 compressed, so `hdf5plugin` is imported before h5py opens them. Events are read in
@@ -58,6 +61,8 @@ class DsecReader(Reader):
         self.n_events = sizes["t"]
         self._ms_to_idx = self._h5["ms_to_idx"]
         self.t_offset = int(self._h5["t_offset"][()]) if "t_offset" in self._h5 else 0
+        if geometry is None and "width" in self._h5.attrs and "height" in self._h5.attrs:
+            geometry = Geometry(int(self._h5.attrs["width"]), int(self._h5.attrs["height"]))
         self.geometry = geometry or DSEC_CAMERA
         self.block_events = max(1, int(block_events))
         self.streams = {"events": "events"}
