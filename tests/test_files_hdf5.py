@@ -18,7 +18,7 @@ import evrt
 from evrt.errors import EventDataError, FormatError
 from evrt.events import EventPacket, Geometry, from_dv, make_events
 from evrt.graph.node import Source
-from evrt.messages import TensorMsg
+from evrt.messages import Frame, TensorMsg
 from evrt.sinks.hdf5 import DsecWriter, Hdf5Sink, write_dsec
 from evrt.sources.files import detect_format, open_file
 from evrt.sources.files.base import concat_events
@@ -71,10 +71,13 @@ def mvsec_pair(tmp_path_factory, davis_events, evt2_events):
     rng = np.random.default_rng(3)
     depth = rng.uniform(1, 30, (stamps.size, 260, 346)).astype(np.float32)
     depth[:, :10] = np.nan
-    write_mvsec_data(d / "seq_data.hdf5", {"left": left, "right": right}, chunk_rows=4096)
+    frame_t = int(left["t"][0]) + 5000 + np.arange(0, 120_000, 25_000, dtype=np.int64)
+    frames = rng.integers(0, 256, (frame_t.size, 260, 346), dtype=np.uint8)
+    write_mvsec_data(d / "seq_data.hdf5", {"left": left, "right": right}, chunk_rows=4096,
+                     frames={"left": (frame_t, frames)})
     write_mvsec_gt(d / "seq_gt.hdf5", {("left", "rect"): (stamps, depth)})
     return dict(path=d / "seq_data.hdf5", gt=d / "seq_gt.hdf5", left=left, right=right,
-                stamps=stamps, depth=depth)
+                stamps=stamps, depth=depth, frame_t=frame_t, frames=frames)
 
 
 def test_mvsec_round_trip(mvsec_pair):
@@ -84,13 +87,20 @@ def test_mvsec_round_trip(mvsec_pair):
         assert reader.format == "mvsec"
         assert reader.geometry == Geometry(346, 260)
         assert reader.streams == {"left": "events", "right": "events",
-                                  "left_depth_rect": "depth"}
+                                  "left_frames": "frames", "left_depth_rect": "depth"}
         assert reader.read_all("left").tobytes() == mvsec_pair["left"].tobytes()
         assert reader.read_all("right").tobytes() == mvsec_pair["right"].tobytes()
         info = reader.info()
     left, right = mvsec_pair["left"], mvsec_pair["right"]
     assert info["events"] == left.size + right.size
     assert info["counts"]["left_depth_rect"] == mvsec_pair["stamps"].size
+    assert info["counts"]["left_frames"] == mvsec_pair["frame_t"].size
+    with open_file(path) as reader:
+        frames = [m for m in reader.packets() if isinstance(m, Frame)]
+    assert [f.t_start for f in frames] == mvsec_pair["frame_t"].tolist()
+    for f, want in zip(frames, mvsec_pair["frames"], strict=True):
+        assert f.stream == "left_frames"
+        np.testing.assert_array_equal(f.image, want)
     assert info["t_first"] == int(left["t"][0])  # SOURCES.md: 1633953690975950
     assert info["t_first"] == 1633953690975950
 

@@ -5,8 +5,9 @@ become µs (rounded) and 0/1 polarity, one event stream per camera ("left", "rig
 read by time range with h5py slices and binary searches, never whole. The ground-truth
 file next to it (`<sequence>_gt.hdf5`, found by name or given as `gt=`) adds
 `davis/<side>/depth_image_raw|rect` (float32 metres, NaN unknown) with their `_ts`
-datasets as `TensorMsg` streams "<side>_depth_raw" / "<side>_depth_rect", placed in time
-order between the events.
+datasets as `TensorMsg` streams "<side>_depth_raw" / "<side>_depth_rect", and the data
+file's APS images `davis/<side>/image_raw` (+ `image_raw_ts`) become `Frame` streams
+"<side>_frames"; both are placed in time order between the events.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import numpy as np
 
 from evrt.errors import FormatError
 from evrt.events import EVENT_DTYPE, Geometry
-from evrt.messages import TensorMsg
+from evrt.messages import Frame, TensorMsg
 from evrt.sources.files.base import Reader
 from evrt.sources.files.hdf5_common import (
     event_block,
@@ -78,12 +79,12 @@ def gt_path_for(path: str) -> str | None:
 
 
 class MvsecReader(Reader):
-    """Streaming MVSEC reader: "left"/"right" event streams plus ground-truth depth streams."""
+    """Streaming MVSEC reader: "left"/"right" event streams, APS frames, ground-truth depth."""
 
     format = NAME
 
     def __init__(self, path: Any, gt: str | None = None, cameras: tuple[str, ...] = SIDES,
-                 depth: tuple[str, ...] = DEPTH_KINDS,
+                 depth: tuple[str, ...] = DEPTH_KINDS, frames: bool = True,
                  block_events: int = DEFAULT_BLOCK_EVENTS) -> None:
         super().__init__(path)
         self.geometry = DAVIS346
@@ -105,7 +106,14 @@ class MvsecReader(Reader):
                               "or davis/right/events dataset")
         self.gt_path = gt if gt is not None else gt_path_for(self.path)
         self._gt = open_h5(self.gt_path) if self.gt_path else None
-        self._depth: dict[str, tuple[Any, np.ndarray]] = {}
+        # timed image streams: name -> (images dataset, stamps µs, kind)
+        self._depth: dict[str, tuple[Any, np.ndarray, str]] = {}
+        for side in cameras if frames else ():
+            images = self._h5.get(f"davis/{side}/image_raw")
+            stamps = self._h5.get(f"davis/{side}/image_raw_ts")
+            if images is not None and stamps is not None:
+                self._depth[f"{side}_frames"] = (images, seconds_to_us(stamps[()]), "frames")
+                self.streams[f"{side}_frames"] = "frames"
         if self._gt is not None:
             for side in SIDES:
                 for kind in depth:
@@ -114,7 +122,7 @@ class MvsecReader(Reader):
                     if images is None or stamps is None:
                         continue
                     name = f"{side}_depth_{kind}"
-                    self._depth[name] = (images, seconds_to_us(stamps[()]))
+                    self._depth[name] = (images, seconds_to_us(stamps[()]), "depth")
                     self.streams[name] = "depth"
 
     def _times(self, side: str) -> Any:
@@ -130,7 +138,7 @@ class MvsecReader(Reader):
             cursors[side] = 0 if t_start is None else search_sorted(n, self._times(side), t_start)
         last_t: dict[str, int | None] = dict.fromkeys(self._events)
         depth_pos = {name: 0 if t_start is None else int(np.searchsorted(ts, t_start))
-                     for name, (_, ts) in self._depth.items()}
+                     for name, (_, ts, _) in self._depth.items()}
         big = np.iinfo(np.int64).max
         while True:
             # the block ends where the first stream reaches block_events rows
@@ -187,9 +195,9 @@ class MvsecReader(Reader):
 
     def _merge_depth(self, parts: dict[str, np.ndarray], cursors: dict[str, int],
                      depth_pos: dict[str, int], end_t: int) -> Iterator[Any]:
-        """Yield this block's events cut at each depth time, with the depth maps between."""
+        """Yield this block's events cut at each image time, with the images between."""
         stamps: list[tuple[int, str, int]] = []
-        for name, (_, ts) in self._depth.items():
+        for name, (_, ts, _) in self._depth.items():
             i = depth_pos[name]
             while i < ts.size and ts[i] < end_t:
                 stamps.append((int(ts[i]), name, i))
@@ -207,9 +215,12 @@ class MvsecReader(Reader):
                 done[side] = b
             if cut is not None:
                 t, name, i = stamps[k]
-                images = self._depth[name][0]
-                yield TensorMsg(np.asarray(images[i], dtype=np.float32), name, t, t + 1,
-                                {"ground_truth": "depth", "unit": "m", "index": i})
+                images, _, kind = self._depth[name]
+                if kind == "frames":
+                    yield Frame(np.asarray(images[i]), name, t, t + 1, {"index": i})
+                else:
+                    yield TensorMsg(np.asarray(images[i], dtype=np.float32), name, t, t + 1,
+                                    {"ground_truth": "depth", "unit": "m", "index": i})
 
     def close(self) -> None:
         for h in (getattr(self, "_h5", None), getattr(self, "_gt", None)):

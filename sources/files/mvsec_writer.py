@@ -23,11 +23,17 @@ def events_to_rows(events: np.ndarray) -> np.ndarray:
     return rows
 
 
-def write_mvsec_data(path: Any, cameras: dict[str, np.ndarray], chunk_rows: int = 65536) -> None:
-    """Write `davis/<side>/events` for each side in `cameras` (side -> evrt events)."""
+def write_mvsec_data(path: Any, cameras: dict[str, np.ndarray], chunk_rows: int = 65536,
+                     frames: dict[str, tuple[np.ndarray, np.ndarray]] | None = None) -> None:
+    """Write `davis/<side>/events` for each side in `cameras` (side -> evrt events), and
+    `davis/<side>/image_raw` + `image_raw_ts` for each side in `frames` (side -> (µs, images))."""
     import h5py
 
     with h5py.File(path, "w") as f:
+        for side, (stamps, images) in (frames or {}).items():
+            f.create_dataset(f"davis/{side}/image_raw", data=np.asarray(images, np.uint8),
+                             compression="gzip")
+            f.create_dataset(f"davis/{side}/image_raw_ts", data=np.asarray(stamps, np.int64) / 1e6)
         for side, events in cameras.items():
             rows = events_to_rows(events)
             chunks = (max(1, min(chunk_rows, rows.shape[0])), 4)
