@@ -197,6 +197,26 @@ def test_seek_and_time_range(name, decoded):
         assert reader.read_all(t_start=int(t[-1]) + 1).size == 0
 
 
+@pytest.mark.parametrize("name", ["evt2/expelliarmus_evt2_test_sparklers.raw",
+                                  "dat/expelliarmus_dat_test_NCARS.dat"])
+@settings(max_examples=15, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(a=st.floats(-0.01, 1.01), span=st.integers(1, 40000))
+def test_binary_search_seek_on_a_fresh_reader(decoded, name, a, span):
+    """Seeking without any earlier pass (binary search over TIME_HIGH words / DAT records)
+    gives exactly the events of the whole read in [t0, t1)."""
+    whole = _read(name, decoded)
+    t = whole["t"]
+    t0 = int(t[0]) + int(a * (int(t[-1]) - int(t[0])))
+    t1 = t0 + span
+    with open_file(shared_file(name), chunk_words=5000) as reader:
+        start = reader._start_point(t0)[0]
+        got = reader.read_all(t_start=t0, t_end=t1)
+    assert got.tobytes() == whole[np.searchsorted(t, t0):np.searchsorted(t, t1)].tobytes()
+    if a > 0.1:  # the search skipped most of the file before t0
+        assert start > 0
+
+
 # -- synthetic files: triggers, time wraps, bad input ------------------------------------------
 
 def evt2_word(kind: int, *, x=0, y=0, t_low=0, raw=0, value=0, channel=0) -> int:

@@ -80,6 +80,10 @@ class DatReader(WordStreamReader):
         state[-1] = -1
         return state
 
+    def _time_words(self, words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Every record: the ones before a record with timestamp v have t <= v."""
+        return np.arange(words.size), (words & 0xFFFFFFFF).astype(np.int64) + 1
+
     def _decode(self, words, start, out, trig, state):
         core = state[: kernel.STATE_SIZE]
         ne, nxt, err, where = kernel.decode_dat(words, start, out, core,

@@ -68,6 +68,11 @@ class Evt2Reader(WordStreamReader):
     def _new_state(self) -> np.ndarray:
         return kernel.new_state()
 
+    def _time_words(self, words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """TIME_HIGH words: events before one with value v have t < (v + 1) << 6."""
+        pos = np.flatnonzero((words >> 28) == 8)
+        return pos, ((words[pos].astype(np.int64) & 0x0FFFFFFF) + 1) << 6
+
     def _decode(self, words, start, out, trig, state):
         return kernel.decode_evt2(words, start, out, trig, state,
                                   self.geometry.width, self.geometry.height)

@@ -70,7 +70,8 @@ class WordStreamReader(Reader):
     # -- decoding --------------------------------------------------------------------------
 
     def _start_point(self, t_start: int | None) -> tuple[int, np.ndarray]:
-        """The latest checkpoint whose events before it all have t < t_start, else the start."""
+        """Where to start decoding so that every event before it has t < t_start: the later
+        of the latest such checkpoint and the binary search's answer; else the file start."""
         best = (0, self._new_state())
         if t_start is None:
             return best
@@ -79,7 +80,53 @@ class WordStreamReader(Reader):
                 best = (word, state.copy())
             else:
                 break
+        found = self._search_start(int(t_start))
+        if found is not None and found > best[0]:
+            best = (found, self._new_state())
         return best
+
+    # -- binary search over self-contained time words (EVT 2.0 TIME_HIGH, DAT records) ------
+
+    def _time_words(self, words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(positions, bounds) of the words that fix the time on their own, where a bound is
+        an exclusive upper limit of every event time before that word. Formats whose words
+        all depend on earlier state (EVT 3.0) return nothing and are not searched."""
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+
+    def _probe(self, word: int, window: int = 4096) -> tuple[int, int] | None:
+        """The first self-contained time word at or after `word`: (position, bound)."""
+        f = self._file
+        while word < self.n_words:
+            n = min(window, self.n_words - word)
+            f.seek(self.data_offset + word * self.word_size)
+            words = np.frombuffer(f.read(n * self.word_size), self.word_dtype)
+            pos, bounds = self._time_words(words)
+            if pos.size:
+                return word + int(pos[0]), int(bounds[0])
+            word += n
+        return None
+
+    def _search_start(self, t_start: int) -> int | None:
+        """Binary search for the last time word whose earlier events all have t < t_start.
+
+        Used only when the time words never wrap (the first one is not above the last one),
+        so their bounds are non-decreasing along the file."""
+        if self.n_words == 0:
+            return None
+        first = self._probe(0)
+        tail = self._probe(max(0, self.n_words - 4096))
+        if first is None or tail is None or first[1] > tail[1] or first[1] > t_start:
+            return None
+        a, b = 0, self.n_words
+        while b - a > 1:
+            mid = (a + b) // 2
+            hit = self._probe(mid)
+            if hit is not None and hit[1] <= t_start:
+                a = mid
+            else:
+                b = mid
+        hit = self._probe(a)
+        return None if hit is None else hit[0]
 
     def _remember(self, word: int, state: np.ndarray) -> None:
         if self._checkpoints and self._checkpoints[-1][0] >= word:
