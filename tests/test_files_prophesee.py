@@ -257,6 +257,20 @@ def test_evt2_triggers_and_geometry_line(tmp_path):
     assert trig[0].meta["channels"] == [3, 3]
 
 
+def test_first_data_byte_percent_is_not_taken_for_header(tmp_path):
+    """Without '% end', a first data word whose low byte is '%' (0x25) is still data."""
+    header = b"% evt 2.0\n% geometry 64x64\n"
+    path = tmp_path / "pct.raw"
+    write_raw(path, header, [evt2_word(8, raw=0x25), evt2_word(1, x=3, y=4, t_low=1),
+                             evt2_word(0, x=10, y=0x0A, t_low=2)], "<u4")
+    assert detect_format(path)[0].NAME == "evt2"
+    with open_file(path) as reader:
+        assert reader.data_offset == len(header)
+        ev = reader.read_all()
+    assert ev["t"].tolist() == [(0x25 << 6) | 1, (0x25 << 6) | 2]
+    assert ev["x"].tolist() == [3, 10] and ev["y"].tolist() == [4, 0x0A]
+
+
 def evt3_words(events_by_time) -> list[int]:
     """EVT 3.0 words for [(t, y, x, p)]: TIME_HIGH for every 4096 µs step passed (as a camera
     sends them), then TIME_LOW, ADDR_Y and ADDR_X for each event."""

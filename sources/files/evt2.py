@@ -11,9 +11,8 @@ from evrt.events import Geometry
 from evrt.sources.files import evt2_kernel as kernel
 from evrt.sources.files.prophesee_header import (
     geometry_or_default,
-    header_end,
-    parse_header,
     read_header,
+    sniff_encoding,
 )
 from evrt.sources.files.prophesee_stream import DEFAULT_CHUNK_WORDS, WordStreamReader
 
@@ -28,21 +27,9 @@ _ERRORS = {
 }
 
 
-def _encoding_of(head: bytes) -> str | None:
-    if not head.startswith(b"%"):
-        return None
-    end = header_end(head)
-    text = head if end is None else head[:end]
-    try:
-        return parse_header(text if end is not None else text[: text.rfind(b"\n") + 1],
-                            "<head>", at_eof=False).encoding
-    except FormatError:
-        return None
-
-
 def detect(head: bytes) -> bool:
     """A `%` header that says `evt 2.0` or `format EVT2`."""
-    return _encoding_of(head) == "evt2"
+    return sniff_encoding(head) == "evt2"
 
 
 class Evt2Reader(WordStreamReader):

@@ -11,9 +11,8 @@ from evrt.events import Geometry
 from evrt.sources.files import evt3_kernel as kernel
 from evrt.sources.files.prophesee_header import (
     geometry_or_default,
-    header_end,
-    parse_header,
     read_header,
+    sniff_encoding,
 )
 from evrt.sources.files.prophesee_stream import DEFAULT_CHUNK_WORDS, WordStreamReader
 
@@ -29,21 +28,9 @@ _ERRORS = {
 }
 
 
-def _encoding_of(head: bytes) -> str | None:
-    if not head.startswith(b"%"):
-        return None
-    end = header_end(head)
-    text = head if end is None else head[:end]
-    try:
-        return parse_header(text if end is not None else text[: text.rfind(b"\n") + 1],
-                            "<head>", at_eof=False).encoding
-    except FormatError:
-        return None
-
-
 def detect(head: bytes) -> bool:
     """A `%` header that says `evt 3.0` or `format EVT3`."""
-    return _encoding_of(head) == "evt3"
+    return sniff_encoding(head) == "evt3"
 
 
 class Evt3Reader(WordStreamReader):

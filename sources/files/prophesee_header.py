@@ -83,19 +83,40 @@ class PercentHeader:
         return None
 
 
+_TEXT = re.compile(rb"[\t\r\x20-\x7e\x80-\xff]*")
+
+
 def header_end(data: bytes) -> int | None:
-    """Byte offset where the `%` header of `data` ends, or None if it runs past `data`."""
+    """Byte offset where the `%` header of `data` ends, or None if it runs past `data`.
+
+    Files without `% end` are ambiguous when the first data byte happens to be '%'
+    (0x25): a "line" holding control bytes is binary data, not header text."""
     pos = 0
     n = len(data)
     while pos < n and data[pos : pos + 1] == b"%":
         nl = data.find(b"\n", pos)
         if nl < 0:
-            return None
-        line = data[pos:nl].rstrip(b"\r")
+            tail = data[pos:]
+            return None if _TEXT.fullmatch(tail) else pos
+        line = data[pos:nl]
+        if not _TEXT.fullmatch(line):
+            break
         pos = nl + 1
-        if line.strip() == b"% end":
+        if line.rstrip(b"\r").strip() == b"% end":
             break
     return pos
+
+
+def sniff_encoding(head: bytes) -> str | None:
+    """The encoding ('evt2', 'evt3', ...) the complete header lines in `head` declare."""
+    if not head.startswith(b"%"):
+        return None
+    end = header_end(head)
+    text = head[:end] if end is not None else head[: head.rfind(b"\n") + 1]
+    try:
+        return parse_header(text, "<head>", at_eof=False).encoding
+    except FormatError:
+        return None
 
 
 def parse_header(data: bytes, path: object, *, at_eof: bool) -> PercentHeader:
