@@ -9,5 +9,6 @@ NODES = {
     "callback": "evrt.sinks.basic:CallbackSink",
     "npz": "evrt.sinks.npz:NpzSink",
     "aedat4": "evrt.sinks.aedat4:Aedat4Sink",
+    "hdf5": "evrt.sinks.hdf5:Hdf5Sink",
     "zmq_pub": "evrt.sinks.publisher:ZmqPublisherSink",
 }

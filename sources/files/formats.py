@@ -13,4 +13,9 @@ FORMATS: list[str] = [
     "evrt.sources.files.aedat4",
     "evrt.sources.files.aedat2",
     "evrt.sources.files.aedat3",
+    "evrt.sources.files.evt2",
+    "evrt.sources.files.evt3",
+    "evrt.sources.files.dat",
+    "evrt.sources.files.mvsec",
+    "evrt.sources.files.dsec",
 ]

@@ -1,0 +1,75 @@
+"""numba decoder for Prophesee DAT CD records (8 bytes: <u4 timestamp, <u4 data).
+
+data holds x (bits 13..0), y (bits 27..14) and polarity (bits 31..28, 0 or 1). The
+32-bit timestamp wraps after 2^32 µs (about 71 minutes): a drop by more than half the
+range is a wrap, a smaller drop is time going backwards (an error).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+S_OFFSET = 0  # wraps * 2^32
+S_LAST_RAW = 1
+S_HAVE = 2
+STATE_SIZE = 3
+
+ERR_NONE = 0
+ERR_POLARITY = 1
+ERR_BACKWARDS = 2
+ERR_COORD = 3
+
+_WRAP = np.int64(1) << 32
+_HALF = np.int64(1) << 31
+
+
+def new_state() -> np.ndarray:
+    return np.zeros(STATE_SIZE, np.int64)
+
+
+@njit(cache=True, nogil=True)
+def decode_dat(records, start, out, state, width, height):
+    """Decode records[start:] (uint64: timestamp | data << 32) into out (int64 (cap, 2)).
+
+    Returns (events, next record, error code, index of the offending record).
+    """
+    end = min(records.shape[0], start + out.shape[0])
+    offset = state[S_OFFSET]
+    last_raw = state[S_LAST_RAW]
+    if not state[S_HAVE]:
+        last_raw = -1
+    err = 0
+    stop = end
+    for i in range(start, end):
+        w = np.int64(records[i])
+        raw = w & 0xFFFFFFFF
+        data = (w >> 32) & 0xFFFFFFFF
+        if raw < last_raw:
+            if last_raw - raw > _HALF:
+                offset += _WRAP
+            else:
+                err = ERR_BACKWARDS
+                stop = i
+                break
+        x = data & 0x3FFF
+        y = (data >> 14) & 0x3FFF
+        p = data >> 28
+        if p > 1:
+            err = ERR_POLARITY
+            stop = i
+            break
+        if x >= width or y >= height:
+            err = ERR_COORD
+            stop = i
+            break
+        last_raw = raw
+        j = i - start
+        out[j, 0] = offset + raw
+        out[j, 1] = x | (y << 16) | (p << 32)
+    ne = stop - start
+    state[S_OFFSET] = offset
+    if ne > 0:
+        state[S_LAST_RAW] = last_raw
+        state[S_HAVE] = 1
+    return ne, stop, err, stop
