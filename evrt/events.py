@@ -73,10 +73,21 @@ def make_events(t: Any, x: Any, y: Any, p: Any) -> np.ndarray:
 
 
 def concat_events(arrays: list[np.ndarray]) -> np.ndarray:
-    """Concatenate event arrays keeping `EVENT_DTYPE` (numpy 2's concatenate drops the padding)."""
-    if not arrays:
-        return np.empty(0, dtype=EVENT_DTYPE)
-    return np.concatenate(arrays, dtype=EVENT_DTYPE)
+    """Concatenate event arrays into one `EVENT_DTYPE` array with zeroed padding bytes.
+
+    numpy 2's concatenate drops the padding (or leaves it undefined when asked for the
+    padded dtype), so fields are copied one by one into a zeroed array: the bytes of the
+    result are deterministic and digests over them are stable.
+    """
+    total = sum(int(a.shape[0]) for a in arrays)
+    out = np.zeros(total, dtype=EVENT_DTYPE)
+    i = 0
+    for a in arrays:
+        j = i + int(a.shape[0])
+        for name in ("t", "x", "y", "p"):
+            out[name][i:j] = a[name]
+        i = j
+    return out
 
 
 def as_events(array: np.ndarray) -> np.ndarray:

@@ -105,3 +105,12 @@ def test_check_events_names_the_problem():
     ev = make_events([1, 2], [0, 40], [0, 0], [1, 1])
     with pytest.raises(EventDataError, match=r"\(x=40, y=0\) is outside the 32x32"):
         check_events(ev, Geometry(32, 32))
+
+
+def test_concat_zeroes_padding_bytes_even_from_uninitialised_inputs():
+    a = np.empty(50_000, dtype=EVENT_DTYPE)  # padding bytes hold whatever was in memory
+    a.view(np.uint8).reshape(-1, 16)[:, 13:] = 0xAB
+    a["t"], a["x"], a["y"], a["p"] = np.arange(a.size), 1, 2, 1
+    c = concat_events([a, a[:10]])
+    assert not c.view(np.uint8).reshape(-1, 16)[:, 13:].any()
+    np.testing.assert_array_equal(c["t"][:a.size], a["t"])
