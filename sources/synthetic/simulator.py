@@ -262,27 +262,33 @@ def simulate_frames(frames: np.ndarray, times_us: np.ndarray, *, seed: int = 0,
 def simulate_render(sim: EventSimulator, render: Callable[[int], np.ndarray], t0: int, t1: int, *,
                     max_log_step: float = 0.5, dt_min_us: int = 10, dt_max_us: int = 10_000,
                     must_sample: list[int] | tuple[int, ...] = (),
-                    on_sample: Callable[[int, np.ndarray], None] | None = None) -> np.ndarray:
+                    on_sample: Callable[[int, np.ndarray], None] | None = None,
+                    step_us: Callable[[int, np.ndarray], float] | None = None) -> np.ndarray:
     """Events of `render(t_us) -> image` over [t0, t1], sampled adaptively (ESIM's rule).
 
     The next sample comes after dt = max_log_step * C / max|dL/dt| (from the last interval),
     within [dt_min_us, dt_max_us], so no pixel moves more than about `max_log_step`
     thresholds between samples and the linear interpolation stays faithful under fast
     motion. Times in `must_sample` are always rendered (e.g. ground-truth timestamps);
-    `on_sample(t, image)` sees every rendered image.
+    `on_sample(t, image)` sees every rendered image. A renderer that knows its motion can
+    pass `step_us(t, image)` -> the next step instead (e.g. from an optic-flow bound).
+    If the simulator already holds an image at t0 (a previous call ended there), it continues
+    from it without rendering t0 again.
     """
     c = min(sim.config.contrast_on, sim.config.contrast_off)
     forced = sorted(int(t) for t in must_sample if t0 <= t <= t1)
     out = []
     t = int(t0)
-    image = render(t)
-    if on_sample:
-        on_sample(t, image)
-    out.append(sim.feed(image, t))
+    image = None
+    if sim.lin is None or sim.t != t:
+        image = render(t)
+        if on_sample:
+            on_sample(t, image)
+        out.append(sim.feed(image, t))
     lin_prev = sim.lin
-    dt = dt_min_us
+    dt = dt_min_us if step_us is None or image is None else step_us(t, image)
     while t < t1:
-        nxt = min(t + dt, t1)
+        nxt = min(t + int(np.clip(dt, dt_min_us, dt_max_us)), t1)
         for f in forced:
             if t < f < nxt:
                 nxt = f
@@ -291,8 +297,11 @@ def simulate_render(sim: EventSimulator, render: Callable[[int], np.ndarray], t0
         if on_sample:
             on_sample(nxt, image)
         out.append(sim.feed(image, nxt))
-        rate = float(np.max(np.abs(sim.lin - lin_prev))) / (nxt - t)
+        if step_us is not None:
+            dt = step_us(nxt, image)
+        else:
+            rate = float(np.max(np.abs(sim.lin - lin_prev))) / (nxt - t)
+            dt = dt_max_us if rate == 0 else max_log_step * c / rate
         lin_prev = sim.lin
         t = nxt
-        dt = dt_max_us if rate == 0 else int(np.clip(max_log_step * c / rate, dt_min_us, dt_max_us))
     return concat_events(out)
