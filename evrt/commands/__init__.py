@@ -3,4 +3,5 @@
 COMMANDS = [
     "evrt.commands.run",
     "evrt.commands.nodes",
+    "evrt.commands.dataset",
 ]

@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from evrt.sources.synthetic.simulator import EventSimulator, simulate_render
+from evrt.sources.synthetic.simulator import EventSimulator, join_events, simulate_render
 from numba import njit
 
 from evrt.errors import ConfigError
-from evrt.events import EventPacket, Geometry, concat_events
+from evrt.events import EventPacket, Geometry
 from evrt.graph.node import Source
 from evrt.messages import Frame, TensorMsg
 
@@ -404,7 +404,7 @@ class Scene:
         f = self.focal
         r = float(np.hypot(self.cx + 1, self.cy + 1))
         px_per_s = f * v / max(zmin, 0.3) * (1 + r / f) + w * (f + r * r / f)
-        return max_px / px_per_s * 1e6
+        return max_px / px_per_s * 1e6 if px_per_s > 0 else float("inf")
 
 
 def make_scene(seed: int = 0, scene: int = 0, *, width: int = 346, height: int = 260,
@@ -468,27 +468,43 @@ def depth_times(duration_us: int, depth_rate: float) -> np.ndarray:
 def simulate_scene(scene: Scene, duration_us: int, *, seed: int = 0, depth_rate: float = 20.0,
                    window_us: int = 10_000, max_px_per_step: float = 1.0,
                    sim_params: dict | None = None) -> Iterator[tuple[int, int, np.ndarray, list]]:
-    """Yield (a, b, events in [a, b], [(t, depth, intensity) sampled in (a, b] or at 0]) window by window."""
+    """Yield (a, b, events, samples) window by window over [0, duration].
+
+    Events of a window have a <= t < b, except the last window, which also holds events at
+    exactly t = duration. `samples` are the ground truth (t, depth, intensity) with
+    a < t <= b (and t = 0 in the first window). The simulation runs in chunks between
+    depth times, so the events do not depend on `window_us`.
+    """
     if depth_rate <= 0 or window_us <= 0 or duration_us <= 0:
         raise ConfigError("depth_rate, window_us and duration must be > 0")
     sim = EventSimulator(scene.geometry, seed=seed, **{**DEFAULT_SIM, **(sim_params or {})})
     times = depth_times(duration_us, depth_rate)
     wanted = set(times.tolist())
-    captured: list = []
+    edges = sorted(wanted | {duration_us})
+    pending: list[np.ndarray] = []
+    samples: list = []
 
     def on_sample(t: int, image: np.ndarray) -> None:
         if t in wanted:
-            captured.append((t, scene.last_depth.copy(), image.astype(np.float32)))
+            samples.append((t, scene.last_depth.copy(), image.astype(np.float32)))
 
-    def step(t: int, image: np.ndarray) -> float:
+    def step(t: int, image: np.ndarray | None) -> float:
         return scene.step_us(max_px_per_step)
 
-    for a in range(0, duration_us, window_us):
-        b = min(a + window_us, duration_us)
-        ev = simulate_render(sim, scene.image, a, b, must_sample=tuple(times), on_sample=on_sample,
-                             step_us=step, dt_min_us=50, dt_max_us=5_000)
-        samples, captured[:] = list(captured), []
-        yield a, b, ev, samples
+    win_a = 0
+    for c0, c1 in zip(edges[:-1], edges[1:], strict=True):
+        pending.append(simulate_render(sim, scene.image, c0, c1, on_sample=on_sample, step_us=step,
+                                       dt_min_us=50, dt_max_us=5_000))
+        while win_a < duration_us and min(win_a + window_us, duration_us) <= c1:
+            win_b = min(win_a + window_us, duration_us)
+            buf = join_events(pending)
+            cut = buf.shape[0] if win_b == duration_us else int(
+                np.searchsorted(buf["t"], win_b, side="left"))
+            out = [s for s in samples if s[0] <= win_b]
+            samples[:] = [s for s in samples if s[0] > win_b]
+            yield win_a, win_b, buf[:cut], out
+            pending = [buf[cut:]]
+            win_a = win_b
 
 
 def depth_clip(scene: int = 0, *, seed: int = 0, duration: float = 1.0, depth_rate: float = 20.0,
@@ -505,7 +521,7 @@ def depth_clip(scene: int = 0, *, seed: int = 0, duration: float = 1.0, depth_ra
         for t, depth, _img in samples:
             ts.append(t)
             maps.append(depth)
-    return concat_events(parts), np.array(ts, np.int64), np.stack(maps)
+    return join_events(parts), np.array(ts, np.int64), np.stack(maps)
 
 
 def _sim_seed(seed: int, scene: int) -> int:
@@ -571,7 +587,8 @@ class DepthSceneSource(Source):
             early = [s for s in samples if s[0] == a]  # the first depth map, before any event
             for t, depth, image in early:
                 yield from self._truth(t, depth, image, meta)
-            yield EventPacket(ev, g, self.stream, a, b)
+            last = b == self.duration_us  # the last window also holds t = duration
+            yield EventPacket(ev, g, self.stream, a, b + 1 if last else b)
             for t, depth, image in samples:
                 if t != a:
                     yield from self._truth(t, depth, image, meta)

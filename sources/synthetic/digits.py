@@ -26,6 +26,7 @@ SIZE = 34
 DIGIT_SIZE = 28
 SACCADE_US = 100_000
 SAMPLE_US = 3 * SACCADE_US
+SPACING_US = SAMPLE_US + 1_000  # a sample's events lie in [0, SAMPLE_US]; 1 ms pause between samples
 # triangle vertices (dx, dy) in pixels, visited A -> B -> C -> A
 TRIANGLE = np.array([(-2.0, -1.5), (2.0, -1.5), (0.0, 2.0), (-2.0, -1.5)])
 GEOMETRY = Geometry(SIZE, SIZE)
@@ -134,7 +135,8 @@ class DigitsSaccades:
 class DigitsSaccadesSource(Source):
     """N-MNIST-style digits: one EventPacket per sample, meta {"label", "index", "split"}.
 
-    Sample k of the stream covers [k * 300 ms, (k + 1) * 300 ms); `samples` = 0 emits the
+    Sample k of the stream covers [k * 301 ms, k * 301 ms + 300 ms] (a 1 ms pause between
+    samples); `samples` = 0 emits the
     whole split, `start` skips the first items of the split.
     """
 
@@ -156,8 +158,8 @@ class DigitsSaccadesSource(Source):
     def messages(self) -> Iterator[EventPacket]:
         for k, i in enumerate(self.order):
             events, label = self.dataset[int(i)]
-            t0 = k * SAMPLE_US
+            t0 = k * SPACING_US
             events["t"] += t0
-            yield EventPacket(events, GEOMETRY, self.stream, t0, t0 + SAMPLE_US,
+            yield EventPacket(events, GEOMETRY, self.stream, t0, t0 + SAMPLE_US + 1,
                               {"label": label, "index": int(self.dataset.indices[i]),
                                "split": self.dataset.split})

@@ -29,7 +29,7 @@ import numpy as np
 from numba import njit
 
 from evrt.errors import ConfigError, EventDataError
-from evrt.events import EVENT_DTYPE, Geometry, concat_events
+from evrt.events import EVENT_DTYPE, Geometry
 
 
 @njit(cache=True, nogil=True)
@@ -113,6 +113,22 @@ def _crossings(x, lin0, lin1, t0, t1, c_on, c_off, leak_slope, last_t, refractor
             tcur = tc
         x[i] = xi + s * (t1 - tcur)
     return k
+
+
+def join_events(parts: list[np.ndarray]) -> np.ndarray:
+    """Concatenate event arrays into a zeroed buffer, field by field.
+
+    `np.concatenate` leaves the 3 padding bytes of each record uninitialised for large
+    arrays, which would break bit-for-bit determinism of `tobytes()`; this never does.
+    """
+    out = np.zeros(sum(p.shape[0] for p in parts), EVENT_DTYPE)
+    a = 0
+    for p in parts:
+        b = a + p.shape[0]
+        for name in ("t", "x", "y", "p"):
+            out[name][a:b] = p[name]
+        a = b
+    return out
 
 
 def to_intensity(image: np.ndarray) -> np.ndarray:
@@ -230,7 +246,7 @@ class EventSimulator:
         ev["p"] = out_p[:k]
         noise = self._shot_noise(t0, t1)
         if noise.size:
-            ev = concat_events([ev, noise])
+            ev = join_events([ev, noise])
         return ev[np.argsort(ev["t"], kind="stable")]
 
     def _shot_noise(self, t0: int, t1: int) -> np.ndarray:
@@ -256,7 +272,7 @@ def simulate_frames(frames: np.ndarray, times_us: np.ndarray, *, seed: int = 0,
         raise EventDataError(f"expected frames [N, H, W] with N timestamps, got {frames.shape} "
                              f"and {times_us.shape}")
     sim = EventSimulator(Geometry(frames.shape[2], frames.shape[1]), seed=seed, **params)
-    return concat_events([sim.feed(f, t) for f, t in zip(frames, times_us, strict=True)])
+    return join_events([sim.feed(f, t) for f, t in zip(frames, times_us, strict=True)])
 
 
 def simulate_render(sim: EventSimulator, render: Callable[[int], np.ndarray], t0: int, t1: int, *,
@@ -271,7 +287,7 @@ def simulate_render(sim: EventSimulator, render: Callable[[int], np.ndarray], t0
     thresholds between samples and the linear interpolation stays faithful under fast
     motion. Times in `must_sample` are always rendered (e.g. ground-truth timestamps);
     `on_sample(t, image)` sees every rendered image. A renderer that knows its motion can
-    pass `step_us(t, image)` -> the next step instead (e.g. from an optic-flow bound).
+    pass `step_us(t, image or None)` -> the next step instead (e.g. from an optic-flow bound).
     If the simulator already holds an image at t0 (a previous call ended there), it continues
     from it without rendering t0 again.
     """
@@ -286,9 +302,12 @@ def simulate_render(sim: EventSimulator, render: Callable[[int], np.ndarray], t0
             on_sample(t, image)
         out.append(sim.feed(image, t))
     lin_prev = sim.lin
-    dt = dt_min_us if step_us is None or image is None else step_us(t, image)
+    if step_us is not None:
+        dt = step_us(t, image)  # image is None when continuing from a previous call
+    else:
+        dt = dt_min_us
     while t < t1:
-        nxt = min(t + int(np.clip(dt, dt_min_us, dt_max_us)), t1)
+        nxt = min(t + int(min(max(dt, dt_min_us), dt_max_us)), t1)
         for f in forced:
             if t < f < nxt:
                 nxt = f
@@ -304,4 +323,4 @@ def simulate_render(sim: EventSimulator, render: Callable[[int], np.ndarray], t0
             dt = dt_max_us if rate == 0 else max_log_step * c / rate
         lin_prev = sim.lin
         t = nxt
-    return concat_events(out)
+    return join_events(out)
