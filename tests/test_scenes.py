@@ -188,6 +188,7 @@ def test_dataset_command_round_trip_digits(tmp_path: Path) -> None:
         ev_live, label_live = live[i]
         assert label == label_live and ev.tobytes() == ev_live.tobytes()
     assert stored.indices.tolist() == live.indices[:3].tolist()
+    assert (tmp_path / "digits.h5.png").stat().st_size > 1000
 
 
 def test_dataset_command_round_trip_depth(tmp_path: Path) -> None:
@@ -202,6 +203,7 @@ def test_dataset_command_round_trip_depth(tmp_path: Path) -> None:
         assert ev.tobytes() == ev_live.tobytes()
         assert t.tolist() == t_live.tolist() == [0, 50_000, 100_000]
         assert depth.shape == (3, 36, 48) and np.array_equal(depth, depth_live, equal_nan=True)
+    assert (tmp_path / "depth.h5.png").stat().st_size > 1000
 
 
 def test_stored_dataset_rejects_other_files(tmp_path: Path) -> None:
