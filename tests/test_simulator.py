@@ -159,6 +159,13 @@ def test_bad_input_gets_evrt_errors() -> None:
     sim.feed(np.zeros((3, 4)), 10)
     with pytest.raises(EventDataError, match="before"):
         sim.feed(np.zeros((3, 4)), 5)
+    bad = np.zeros((3, 4))
+    bad[1, 2] = np.nan
+    with pytest.raises(EventDataError, match=r"x=2, y=1"):
+        sim.feed(bad, 20)
+    bad[1, 2] = -1.0
+    with pytest.raises(EventDataError, match="negative"):
+        sim.feed(bad, 20)
     with pytest.raises(ConfigError):
         EventSimulator(Geometry(4, 3), contrast_on=0.0)
     with pytest.raises(ConfigError, match="unknown"):

@@ -204,7 +204,8 @@ class EventSimulator:
         return np.full(n, max(mean, c.min_threshold))
 
     def log_intensity(self, image: np.ndarray) -> np.ndarray:
-        return np.log(to_intensity(image).ravel() + self.config.eps)
+        with np.errstate(invalid="ignore", divide="ignore"):  # bad pixels are reported by feed()
+            return np.log(to_intensity(image).ravel() + self.config.eps)
 
     def feed(self, image: np.ndarray, t_us: int) -> np.ndarray:
         """Events (EVENT_DTYPE, sorted by time) between the previous image and this one at `t_us`."""
@@ -214,6 +215,11 @@ class EventSimulator:
                                  f"{self.geometry.height} simulator (expected {self.geometry.shape})")
         t_us = int(t_us)
         lin = self.log_intensity(image)
+        bad = np.flatnonzero(~np.isfinite(lin))
+        if bad.size:
+            y, x = divmod(int(bad[0]), self.geometry.width)
+            raise EventDataError(f"image at t={t_us} µs has a NaN, infinite or negative intensity "
+                                 f"at (x={x}, y={y}); expected linear intensities >= 0")
         if self.lin is None:
             self.lin, self.t = lin, t_us
             return np.zeros(0, EVENT_DTYPE)
