@@ -12,7 +12,9 @@ Model, per pixel:
 - refractory period: after an event the pixel is blind for `refractory_us`; a crossing
   that falls inside fires one event at the end of the period (the pixel resets to the
   current level, as a real pixel's reset does);
-- shot noise: Poisson events at `shot_noise_rate` Hz per pixel, random sign, uniform time.
+- shot noise: Poisson events at `shot_noise_rate` Hz per pixel, random sign, uniform time,
+  added independently of the pixel state (they neither reset it nor respect its refractory
+  period; real shot noise does both, a simplification kept for speed).
 
 How finely time is sampled matters for fast motion: `simulate_render` samples a render
 function adaptively (ESIM's rule) so no pixel changes by more than a fraction of a
