@@ -11,4 +11,5 @@ NODES = {
     "aedat4": "evrt.sinks.aedat4:Aedat4Sink",
     "hdf5": "evrt.sinks.hdf5:Hdf5Sink",
     "zmq_pub": "evrt.sinks.publisher:ZmqPublisherSink",
+    "dv_server": "evrt.sinks.dv_network:DvNetworkSink",
 }

@@ -7,4 +7,5 @@ COMMANDS = [
     "evrt.commands.info",
     "evrt.commands.replay",
     "evrt.commands.convert",
+    "evrt.commands.dataset",
 ]
