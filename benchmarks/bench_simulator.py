@@ -15,10 +15,10 @@ import platform
 import time
 
 import numpy as np
-from evrt.sources.synthetic.simulator import EventSimulator
 from scipy.ndimage import shift
 
 from evrt.events import EVENT_DTYPE, Geometry
+from evrt.sources.synthetic.simulator import EventSimulator
 
 
 def numpy_reference(frames: np.ndarray, times: np.ndarray, c: float, eps: float = 1e-3) -> np.ndarray:

@@ -11,11 +11,10 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from evrt.sources.dv_streams import StreamPoller, read_streams
-
 from evrt.errors import ConfigError, DeviceNotFoundError
 from evrt.events import Geometry
 from evrt.graph.node import NodeContext, Source
+from evrt.sources.dv_streams import StreamPoller, read_streams
 
 NO_CAMERA_HINT = ("to run without a camera, replay a recording (`evrt replay FILE`) or use a "
                   "synthetic source (type = \"synthetic\", \"depth_scene\" or \"digits_saccades\")")

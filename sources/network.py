@@ -11,10 +11,9 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from evrt.sources.dv_streams import StreamPoller, read_streams
-
 from evrt.errors import ConfigError, DeviceNotFoundError
 from evrt.graph.node import NodeContext, Source
+from evrt.sources.dv_streams import StreamPoller, read_streams
 
 
 def connect(host: str, port: int, timeout_s: float) -> Any:

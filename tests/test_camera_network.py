@@ -15,16 +15,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import shared_file
-from evrt.sources.camera import CameraSource, discover
-from evrt.sources.dv_streams import StreamPoller, read_streams
-from evrt.sources.network import DvNetworkSource
-from evrt.sources.synthetic.patterns import PatternSource
 
 from evrt import Graph
 from evrt.errors import DeviceNotFoundError, EvrtError
 from evrt.events import EVENT_DTYPE, PACKED_EVENT_DTYPE, EventPacket, Geometry, concat_events
 from evrt.graph.node import NodeContext, Sink, Source
 from evrt.messages import Frame
+from evrt.sources.camera import CameraSource, discover
+from evrt.sources.dv_streams import StreamPoller, read_streams
+from evrt.sources.network import DvNetworkSource
+from evrt.sources.synthetic.patterns import PatternSource
 
 dv = pytest.importorskip("dv_processing")
 

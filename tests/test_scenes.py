@@ -6,6 +6,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from evrt import Graph
+from evrt.cli import main as cli
+from evrt.errors import FormatError
+from evrt.events import EventPacket, Geometry
+from evrt.graph.node import Sink
+from evrt.messages import Frame, TensorMsg
 from evrt.sources.synthetic.depth_scene import (
     SKY,
     DepthScenes,
@@ -25,13 +32,6 @@ from evrt.sources.synthetic.digits import (
 )
 from evrt.sources.synthetic.simulator import join_events
 from evrt.sources.synthetic.store import StoredDataset
-
-from evrt import Graph
-from evrt.cli import main as cli
-from evrt.errors import FormatError
-from evrt.events import EventPacket, Geometry
-from evrt.graph.node import Sink
-from evrt.messages import Frame, TensorMsg
 
 
 class Collect(Sink):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from evrt.sources.synthetic.simulator import EventSimulator, simulate_frames, simulate_render
 
 from evrt.errors import ConfigError, EventDataError
 from evrt.events import EVENT_DTYPE, Geometry
+from evrt.sources.synthetic.simulator import EventSimulator, simulate_frames, simulate_render
 
 EPS = 1e-3
 
@@ -173,12 +173,11 @@ def test_bad_input_gets_evrt_errors() -> None:
 
 
 def test_frames_to_events_node_matches_the_simulator_and_tiles_time() -> None:
-    from evrt.sources.synthetic.simulator import join_events
-
     from evrt import Graph
     from evrt.events import EventPacket
     from evrt.graph.node import Sink, Source
     from evrt.messages import Frame
+    from evrt.sources.synthetic.simulator import join_events
 
     g = Geometry(30, 20)
     rng = np.random.default_rng(3)

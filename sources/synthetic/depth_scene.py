@@ -21,13 +21,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from evrt.sources.synthetic.simulator import EventSimulator, join_events, simulate_render
 from numba import njit
 
 from evrt.errors import ConfigError
 from evrt.events import EventPacket, Geometry
 from evrt.graph.node import Source
 from evrt.messages import Frame, TensorMsg
+from evrt.sources.synthetic.simulator import EventSimulator, join_events, simulate_render
 
 DEFAULT_SIM = dict(contrast_on=0.2, contrast_off=0.2, sigma=0.03, refractory_us=100.0,
                    shot_noise_rate=0.1, leak_rate=0.05)

@@ -16,11 +16,11 @@ from collections.abc import Iterator
 from typing import Any, Literal
 
 import numpy as np
-from evrt.sources.synthetic.simulator import EventSimulator, simulate_render
 
 from evrt.errors import ConfigError
 from evrt.events import EventPacket, Geometry
 from evrt.graph.node import Source
+from evrt.sources.synthetic.simulator import EventSimulator, simulate_render
 
 SIZE = 34
 DIGIT_SIZE = 28

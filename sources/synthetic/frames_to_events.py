@@ -11,11 +11,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
-from evrt.sources.synthetic.simulator import EventSimulator, join_events
 
 from evrt.events import EventPacket, Geometry
 from evrt.graph.node import Node
 from evrt.messages import Frame
+from evrt.sources.synthetic.simulator import EventSimulator, join_events
 
 
 class FramesToEvents(Node):
