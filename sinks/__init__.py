@@ -9,4 +9,7 @@ NODES = {
     "callback": "evrt.sinks.basic:CallbackSink",
     "npz": "evrt.sinks.npz:NpzSink",
     "zmq_pub": "evrt.sinks.publisher:ZmqPublisherSink",
+    "viewer": "evrt.sinks.viewer.node:ViewerSink",
+    "png": "evrt.sinks.offline:PngSink",
+    "video": "evrt.sinks.offline:VideoSink",
 }

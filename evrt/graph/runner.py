@@ -83,6 +83,7 @@ class Runner:
         self.install_sigint = install_sigint
         self.snapshots: dict[str, dict] = {}
         self.states: dict[str, str] = {}
+        self.stats_subscribers: list[str] = []
         self.interrupts = 0
 
     # ---- launching ---------------------------------------------------------------------------
@@ -142,6 +143,8 @@ class Runner:
                 data = transport.loads(payload)
                 if kind in ("stats", "done", "aborted") and "node" in data:
                     self.snapshots[name] = data
+                if kind == "ready" and data.get("run_stats"):
+                    self.stats_subscribers.append(name)
                 if kind != "stats":
                     self.states[name] = kind
                 out.append((name, kind, data))
@@ -150,7 +153,22 @@ class Runner:
     def _on_sigint(self, signum: int, frame: Any) -> None:
         self.interrupts += 1
 
+    def _forward_stats(self) -> None:
+        """Send the latest snapshots to the nodes that asked for them (`wants_run_stats`)."""
+        if not self.stats_subscribers:
+            return
+        payload = transport.dumps(self.snapshots)
+        for name in self.stats_subscribers:
+            if self.states.get(name) in ("done", "error", "aborted"):
+                continue
+            try:
+                self.router.send_multipart([name.encode(), b"run_stats", payload], flags=zmq.NOBLOCK)
+            except zmq.ZMQError:
+                pass
+
     def _report(self, final: bool = False) -> None:
+        if not final:
+            self._forward_stats()
         if self.live:
             self.live.show(format_table(self.snapshots, self.config.order()))
         if self.json:
