@@ -15,7 +15,7 @@ from evrt.graph.node import NodeContext, Sink
 
 
 class ViewerSink(Sink):
-    """Serves a live page on http://HOST:PORT/: event frames (ON green, OFF red), tensors and
+    """Serves a live page on http://BIND:PORT/: event frames (ON green, OFF red), tensors and
     depth maps as colour maps, predictions with timesteps used, and the run's per-node stats.
 
     Events are counted into a frame between pictures; pictures are drawn at most `fps` times
@@ -25,14 +25,14 @@ class ViewerSink(Sink):
 
     wants_run_stats: ClassVar[bool] = True
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 8765, fps: float = 20.0,
+    def __init__(self, bind: str = "127.0.0.1", port: int = 8765, fps: float = 20.0,
                  format: Literal["png", "jpeg"] = "png", colormap: str = "turbo",  # noqa: A002
                  title: str = "", linger: float = 0.0) -> None:
         if fps <= 0:
             raise ValueError("fps must be > 0")
         if format not in ("png", "jpeg"):
             raise ValueError("format must be 'png' or 'jpeg'")
-        self.host = host
+        self.bind = bind
         self.port = port
         self.fps = fps
         self.format = format
@@ -49,9 +49,9 @@ class ViewerSink(Sink):
         self.state.run_stats = context.run_stats
         warm_up()
         try:
-            self.server = ViewerServer(self.state, self.host, self.port)
+            self.server = ViewerServer(self.state, self.bind, self.port)
         except OSError as exc:
-            raise ConfigError(f"cannot listen on {self.host}:{self.port}: {exc}",
+            raise ConfigError(f"cannot listen on {self.bind}:{self.port}: {exc}",
                               node=context.name, key="port") from exc
         self.url = self.server.url
         self.server.start()
