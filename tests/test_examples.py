@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -54,8 +55,10 @@ def test_custom_encoder_pictures(tmp_path):
 
 def test_entry_point_plugin(tmp_path):
     site = tmp_path / "site"
+    package = tmp_path / "plugin"  # build from a copy: setuptools writes build/ next to the sources
+    shutil.copytree(EXAMPLES / "plugin", package)
     pip = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-                          "--disable-pip-version-check", "--target", str(site), str(EXAMPLES / "plugin")],
+                          "--disable-pip-version-check", "--target", str(site), str(package)],
                          capture_output=True, text=True, timeout=300)
     assert pip.returncode == 0, pip.stderr
     env = dict(os.environ, PYTHONPATH=str(site))
