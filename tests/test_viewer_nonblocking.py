@@ -86,7 +86,8 @@ def test_slow_or_absent_browser_never_blocks_the_graph(flow):
         else:  # whatever was not delivered was counted as dropped
             assert edge["received"] + edge["dropped"] == edge["offered"]
         stream = viewer.state.images["events"]
-        assert stream.events == view["events_in"]
+        assert stream.events + stream.events_skipped == view["events_in"]
+        assert stream.events > 0.5 * view["events_in"]  # 1 Mev/s is well within the budget
         if with_clients:
             assert clients.fetched >= 2
             # ~20 frames/s were made, a picture every 0.3 s was fetched: the rest were dropped

@@ -20,6 +20,7 @@ class ViewerSink(Sink):
 
     Events are counted into a frame between pictures; pictures are drawn at most `fps` times
     a second and only while a page is fetching them, so the graph never waits on a browser.
+    Counting is capped at `max_busy` of a core: beyond it packets are skipped (and counted).
     `port = 0` picks a free port. `linger` keeps serving that many seconds after the end.
     """
 
@@ -27,7 +28,7 @@ class ViewerSink(Sink):
 
     def __init__(self, bind: str = "127.0.0.1", port: int = 8765, fps: float = 20.0,
                  format: Literal["png", "jpeg"] = "png", colormap: str = "turbo",  # noqa: A002
-                 title: str = "", linger: float = 0.0) -> None:
+                 title: str = "", linger: float = 0.0, max_busy: float = 0.25) -> None:
         if fps <= 0:
             raise ValueError("fps must be > 0")
         if format not in ("png", "jpeg"):
@@ -39,13 +40,17 @@ class ViewerSink(Sink):
         self.colormap = colormap
         self.title = title
         self.linger = linger
+        if not 0 < max_busy <= 1:
+            raise ValueError("max_busy must be in (0, 1]")
+        self.max_busy = max_busy
         self.state: ViewerState | None = None
         self.server: ViewerServer | None = None
         self.url = ""
 
     def open(self, context: NodeContext) -> None:
         super().open(context)
-        self.state = ViewerState(self.fps, self.format, self.colormap, self.title or context.name)
+        self.state = ViewerState(self.fps, self.format, self.colormap, self.title or context.name,
+                                 self.max_busy)
         self.state.run_stats = context.run_stats
         warm_up()
         try:

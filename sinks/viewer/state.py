@@ -22,9 +22,14 @@ from evrt.messages import Frame, Prediction, TensorMsg
 
 
 class ImageStream:
-    """One stream drawn as pictures: events (accumulated per frame period) or latest tensor/frame."""
+    """One stream drawn as pictures: events (accumulated per frame period) or latest tensor/frame.
 
-    def __init__(self, name: str, kind: str, period_s: float, fmt: str, cmap: str):
+    Counting events costs a few ns each; past `max_busy` of a core (per frame period) the
+    rest of the period's packets are skipped and counted in `events_skipped`, so even a
+    stream far beyond 1 Mev/s cannot make the viewer the slowest node of a lossless graph."""
+
+    def __init__(self, name: str, kind: str, period_s: float, fmt: str, cmap: str,
+                 max_busy: float = 0.25):
         self.name = name
         self.kind = kind
         self.period_s = period_s
@@ -33,6 +38,10 @@ class ImageStream:
         self.lock = threading.Lock()
         self.messages = 0
         self.events = 0
+        self.events_skipped = 0  # not drawn: counting them would have exceeded the time budget
+        self.budget_s = max_busy * period_s  # counting time allowed per frame period
+        self._spent_s = 0.0
+        self._budget_start = time.monotonic()
         self.seq = 0  # frames made ready (events) or messages seen (tensors/frames)
         self.frames_rendered = 0
         self.frames_dropped = 0
@@ -56,9 +65,17 @@ class ImageStream:
                 if self._counts is None or (self._counts.width, self._counts.height) != (g.width, g.height):
                     self._counts = EventCounts(g.width, g.height)
                     self.shape = (g.height, g.width)
-                self._counts.add(message.events)
-                self.events += len(message)
-                self._maybe_swap(time.monotonic())
+                now = time.monotonic()
+                if now - self._budget_start >= self.period_s:
+                    self._budget_start, self._spent_s = now, 0.0
+                if self._spent_s <= self.budget_s:
+                    t = time.perf_counter()
+                    self._counts.add(message.events)
+                    self._spent_s += time.perf_counter() - t
+                    self.events += len(message)
+                else:  # over budget: the picture shows a subsample, the graph is not slowed
+                    self.events_skipped += len(message)
+                self._maybe_swap(now)
             else:
                 self._offer(message)
 
@@ -110,7 +127,8 @@ class ImageStream:
     def describe(self) -> dict:
         h, w = self.shape or (0, 0)
         return {"name": self.name, "kind": self.kind, "seq": self.seq, "messages": self.messages,
-                "events": self.events, "frames_rendered": self.frames_rendered,
+                "events": self.events, "events_skipped": self.events_skipped,
+                "frames_rendered": self.frames_rendered,
                 "frames_dropped": self.frames_dropped, "width": w, "height": h,
                 "t_end": self.t_end}
 
@@ -173,7 +191,8 @@ def stats_rows(snapshots: dict[str, dict], previous: dict[str, dict]) -> list[di
 class ViewerState:
     """Every stream the viewer has seen, plus the run's stats as last forwarded by the runner."""
 
-    def __init__(self, fps: float, fmt: str, cmap: str, title: str):
+    def __init__(self, fps: float, fmt: str, cmap: str, title: str, max_busy: float = 0.25):
+        self.max_busy = max_busy
         self.period_s = 1.0 / fps
         self.fps = fps
         self.fmt = fmt
@@ -209,7 +228,7 @@ class ViewerState:
         stream = self.images.get(name)
         if stream is None or stream.kind != kind:
             with self.lock:
-                stream = ImageStream(name, kind, self.period_s, self.fmt, self.cmap)
+                stream = ImageStream(name, kind, self.period_s, self.fmt, self.cmap, self.max_busy)
                 self.images[name] = stream
         stream.add(message)
 
