@@ -91,6 +91,8 @@ def colour_table(name: str = "turbo") -> np.ndarray:
     """A 256-entry uint8 RGB lookup table from matplotlib's colour map `name`."""
     import matplotlib
 
+    if name not in matplotlib.colormaps:
+        raise ValueError(f"unknown colour map {name!r} (any matplotlib name, e.g. turbo, viridis)")
     cmap = matplotlib.colormaps[name]
     return (cmap(np.linspace(0.0, 1.0, 256))[:, :3] * 255).round().astype(np.uint8)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from evrt.sinks.imaging import EventCounts, encode, message_rgb, warm_up
+from evrt.sinks.imaging import EventCounts, colour_table, encode, message_rgb, warm_up
 
 from evrt.errors import ConfigError
 from evrt.events import EventPacket
@@ -74,6 +74,7 @@ class _PictureSink(Sink):
     def __init__(self, frame_us: int, colormap: str, streams: list[str]) -> None:
         if frame_us <= 0:
             raise ValueError("frame_us must be > 0")
+        colour_table(colormap)  # an unknown name fails when the graph is built
         self.frame_us = frame_us
         self.colormap = colormap
         self.streams = list(streams)

@@ -177,6 +177,13 @@ def test_bad_viewer_params_are_config_errors():
         registry.build("viewer", {"format": "gif"}, node="view")
 
 
+def test_unknown_colour_map_is_config_error():
+    with pytest.raises(ConfigError, match="colour map"):
+        registry.build("viewer", {"colormap": "nope"}, node="view")
+    with pytest.raises(ConfigError, match="colour map"):
+        registry.build("png", {"colormap": "nope"}, node="png")
+
+
 def test_empty_packets_are_harmless():
     c = EventCounts(4, 4)
     c.add(np.zeros(0, EVENT_DTYPE))

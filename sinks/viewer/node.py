@@ -6,7 +6,7 @@ import sys
 import time
 from typing import Any, ClassVar, Literal
 
-from evrt.sinks.imaging import warm_up
+from evrt.sinks.imaging import colour_table, warm_up
 from evrt.sinks.viewer.server import ViewerServer
 from evrt.sinks.viewer.state import ViewerState
 
@@ -15,8 +15,10 @@ from evrt.graph.node import NodeContext, Sink
 
 
 class ViewerSink(Sink):
-    """Serves a live page on http://BIND:PORT/: event frames (ON green, OFF red), tensors and
-    depth maps as colour maps, predictions with timesteps used, and the run's per-node stats.
+    """Serves a live browser view of its inputs and of the run's stats on http://BIND:PORT/.
+
+    The page shows event frames (ON green, OFF red), tensors and depth maps as colour maps,
+    predictions with timesteps used, and the run's per-node stats table.
 
     Events are counted into a frame between pictures; pictures are drawn at most `fps` times
     a second and only while a page is fetching them, so the graph never waits on a browser.
@@ -28,7 +30,7 @@ class ViewerSink(Sink):
 
     def __init__(self, bind: str = "127.0.0.1", port: int = 8765, fps: float = 20.0,
                  format: Literal["png", "jpeg"] = "png", colormap: str = "turbo",  # noqa: A002
-                 title: str = "", linger: float = 0.0, max_busy: float = 0.25) -> None:
+                 title: str = "", linger: float = 0.0, max_busy: float = 0.1) -> None:
         if fps <= 0:
             raise ValueError("fps must be > 0")
         if format not in ("png", "jpeg"):
@@ -37,6 +39,7 @@ class ViewerSink(Sink):
         self.port = port
         self.fps = fps
         self.format = format
+        colour_table(colormap)  # an unknown name fails here, not in the page
         self.colormap = colormap
         self.title = title
         self.linger = linger
