@@ -116,6 +116,18 @@ def test_view_file_without_file_node_is_clear_error(tmp_path, capsys):
     assert "no 'file' source node" in capsys.readouterr().err
 
 
+def test_view_file_replays_recording(capsys):
+    if "file" not in registry.available():
+        pytest.skip("the 'file' source node (sources/files) is not in this checkout")
+    from conftest import shared_file
+
+    path = shared_file("aedat4/tonic_sample.aedat4")
+    assert cli(["view", str(path), "--speed", "0", "--port", "0", "--flow", "lossless"]) == 0
+    err = capsys.readouterr().err
+    shown = int(err.rsplit(":", 1)[1].split()[0])
+    assert shown > 0
+
+
 def test_view_synthetic_runs(capsys):
     assert cli(["view", "--synthetic", "moving_bar", "--duration", "0.3", "--port", "0"]) == 0
     err = capsys.readouterr().err

@@ -17,7 +17,7 @@ def build_graph(args: argparse.Namespace) -> Graph:
     g = Graph("view", flow=args.flow, queue=args.queue, stats_interval=0.5)
     if args.synthetic:
         g.add("source", "synthetic", pattern=args.synthetic, duration=args.duration,
-              speed=args.speed, noise_rate=args.noise_rate)
+              speed=args.speed, noise_rate=args.noise_rate, window_us=args.window_us)
     else:
         if args.file is None:
             raise EvrtError("evrt view needs a FILE or --synthetic PATTERN")
@@ -26,9 +26,10 @@ def build_graph(args: argparse.Namespace) -> Graph:
                             "node (the recorded-file readers in sources/files); "
                             "try `evrt view --synthetic moving_bar`")
         cls = registry.resolve(FILE_NODE, node="source")
+        accepted = registry.parameters(cls)
         params = {"path": args.file}
-        if "speed" in registry.parameters(cls):
-            params["speed"] = args.speed
+        wanted = {"speed": args.speed, "window_us": args.window_us, "loop": args.loop}
+        params.update({k: v for k, v in wanted.items() if k in accepted and v is not None})
         g.add("source", FILE_NODE, **params)
     g.add("viewer", "viewer", inputs=["source"], bind=args.bind, port=args.port, fps=args.fps,
           linger=args.linger, title=args.file or f"synthetic {args.synthetic}")
@@ -43,6 +44,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--duration", type=float, default=30.0, help="synthetic stream length (s)")
     p.add_argument("--noise-rate", type=float, default=20000.0, help="synthetic noise (ev/s)")
     p.add_argument("--speed", type=float, default=1.0, help="replay speed (1 = real time, 0 = flat out)")
+    p.add_argument("--window-us", type=int, default=10_000,
+                   help="recording packets of this many µs (smooth pacing)")
+    p.add_argument("--loop", action="store_true", help="replay the recording forever (Ctrl-C ends)")
     p.add_argument("--bind", default="127.0.0.1", help="address to listen on (default loopback only)")
     p.add_argument("--port", type=int, default=8765)
     p.add_argument("--fps", type=float, default=20.0)
