@@ -115,16 +115,18 @@ def main() -> None:
           f"median of {args.repeats}")
     print(f"{'flow':<10}{'sink':<16}{'Mev/s':>8}{'vs null':>9}{'drawn':>7}{'dropped':>9}")
     for flow in ("lossless", "realtime"):
-        base = None
+        runs: dict[str, list] = {m: [] for m in modes}
+        for _ in range(args.repeats):  # interleaved, so drifts in machine load hit every mode
+            for mode in modes:
+                runs[mode].append(run_once(flow, mode, args.packet, count))
+        base = statistics.median(r[0] for r in runs["null"])
         for mode in modes:
-            runs = [run_once(flow, mode, args.packet, count) for _ in range(args.repeats)]
-            rate = statistics.median(r[0] for r in runs)
-            base = base or rate
-            drawn = int(statistics.median(r[1] for r in runs))
-            dropped = int(statistics.median(r[2] for r in runs))
-            print(f"{flow:<10}{mode:<16}{rate / 1e6:8.2f}{rate / base:9.2f}{drawn:7d}{dropped:9d}",
-                  flush=True)
-
+            rate = statistics.median(r[0] for r in runs[mode])
+            drawn = int(statistics.median(r[1] for r in runs[mode]))
+            dropped = int(statistics.median(r[2] for r in runs[mode]))
+            spread = (max(r[0] for r in runs[mode]) - min(r[0] for r in runs[mode])) / 1e6
+            print(f"{flow:<10}{mode:<16}{rate / 1e6:8.2f}{rate / base:9.2f}{drawn:7d}{dropped:9d}"
+                  f"   (spread {spread:.2f})", flush=True)
 
 if __name__ == "__main__":
     main()
