@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import urllib.request
 
 import numpy as np
 import pytest
@@ -182,6 +183,31 @@ def test_unknown_colour_map_is_config_error():
         registry.build("viewer", {"colormap": "nope"}, node="view")
     with pytest.raises(ConfigError, match="colour map"):
         registry.build("png", {"colormap": "nope"}, node="png")
+
+
+def test_jpeg_frames_and_frame_messages_over_http():
+    from evrt.sinks.viewer.server import ViewerServer
+    from evrt.sinks.viewer.state import ViewerState
+
+    from evrt.messages import Frame
+
+    state = ViewerState(fps=50, fmt="jpeg", cmap="turbo", title="t")
+    server = ViewerServer(state, "127.0.0.1", 0)
+    server.start()
+    try:
+        image = np.tile(np.arange(0, 256, 4, dtype=np.uint8), (32, 1))
+        state.add(Frame(image, "aps", 0, 1))
+        with urllib.request.urlopen(server.url + "frame/aps.jpg", timeout=5) as r:
+            assert r.headers["Content-Type"] == "image/jpeg"
+            data = r.read()
+        assert data[:2] == b"\xff\xd8"  # JPEG start-of-image
+        grey = png_pixels(data).astype(int)  # PIL reads JPEG too
+        assert grey.shape == (32, 64, 3)
+        assert np.abs(grey[:, :, 0] - image).mean() < 4  # a grey ramp survives JPEG
+        st = get_json(server.url + "state.json")
+        assert st["streams"][0]["kind"] == "frame" and st["stats"]["rows"] == []
+    finally:
+        server.stop()
 
 
 def test_empty_packets_are_harmless():

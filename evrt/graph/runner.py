@@ -157,7 +157,8 @@ class Runner:
         """Send the latest snapshots to the nodes that asked for them (`wants_run_stats`)."""
         if not self.stats_subscribers:
             return
-        payload = transport.dumps(self.snapshots)
+        payload = transport.dumps({n: self.snapshots[n] for n in self.config.order()
+                                   if n in self.snapshots})  # sources first
         for name in self.stats_subscribers:
             if self.states.get(name) in ("done", "error", "aborted"):
                 continue
