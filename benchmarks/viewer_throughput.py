@@ -6,12 +6,18 @@ the sink side, not event generation, limits the rate. Reported: median events/s 
 the sink over `--repeats` runs, its ratio to the null sink of the same flow, and the
 pictures the viewer drew and dropped.
 
-    .venv/bin/python benchmarks/viewer_throughput.py --events 20000000 --repeats 3
+    .venv/bin/python benchmarks/viewer_throughput.py --events 20000000 --repeats 5
+
+Wall-clock rates swing with machine load, so two load-robust figures follow: the CPU time
+the viewer's `process()` spends per 10k-event packet (thread CPU time, no cap), and a
+1 Mev/s stream paced at real time for `--paced-s` seconds: the source's lag behind real
+time and the CPU seconds the whole Python process used, null sink against viewer.
 """
 
 from __future__ import annotations
 
 import argparse
+import resource
 import shutil
 import socket
 import statistics
@@ -103,11 +109,53 @@ def watch(viewer: ViewerSink, ready: threading.Event, stop: threading.Event) -> 
         b.close()
 
 
+def process_cost(packet: int, n: int = 300) -> tuple[float, float]:
+    """Thread CPU µs per packet of NullSink.process and ViewerState.add (budget cap off)."""
+    from evrt.sinks.basic import NullSink
+    from evrt.sinks.imaging import warm_up
+    from evrt.sinks.viewer.state import ViewerState
+
+    warm_up()
+    src = ReplaySource(packet, n)
+    packets = list(src.messages())
+    null, state = NullSink(), ViewerState(20.0, "png", "turbo", "bench", max_busy=1.0)
+    out = []
+    for fn in (null.process, state.add):
+        t = time.thread_time_ns()
+        for m in packets:
+            fn(m)
+        out.append((time.thread_time_ns() - t) / 1e3 / n)
+    return out[0], out[1]
+
+
+def paced(mode: str, seconds: float) -> tuple[float, float, int]:
+    """1 Mev/s Poisson stream at real time: (source lag ms, process CPU s, events at sink)."""
+    g = evrt.Graph(f"paced-{mode}", flow="lossless")
+    g.add("source", "synthetic", pattern="poisson", rate=1e6, duration=seconds, speed=1.0)
+    viewer = ViewerSink(port=free_port(), fps=20.0) if mode != "null" else None
+    g.add("sink", viewer or "null", inputs=["source"])
+    stop, ready = threading.Event(), threading.Event()
+    thread = None
+    if mode == "viewer+browser":
+        thread = threading.Thread(target=watch, args=(viewer, ready, stop), daemon=True)
+        thread.start()
+        ready.wait(60)
+    r0 = resource.getrusage(resource.RUSAGE_SELF)
+    result = g.run()
+    r1 = resource.getrusage(resource.RUSAGE_SELF)
+    stop.set()
+    if thread:
+        thread.join(30)
+    cpu = (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)
+    return result.nodes["source"]["lag_ms"], cpu, result.nodes["sink"]["events_in"]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--events", type=int, default=20_000_000)
     ap.add_argument("--packet", type=int, default=10_000)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--paced-s", type=float, default=5.0)
     args = ap.parse_args()
     count = args.events // args.packet
     modes = ["null", "viewer", "viewer+browser"] if shutil.which("chromium") else ["null", "viewer"]
@@ -127,6 +175,15 @@ def main() -> None:
             spread = (max(r[0] for r in runs[mode]) - min(r[0] for r in runs[mode])) / 1e6
             print(f"{flow:<10}{mode:<16}{rate / 1e6:8.2f}{rate / base:9.2f}{drawn:7d}{dropped:9d}"
                   f"   (spread {spread:.2f})", flush=True)
+    null_us, viewer_us = process_cost(args.packet)
+    print(f"\nCPU per {args.packet}-event packet: null sink {null_us:.1f} µs, viewer "
+          f"{viewer_us:.1f} µs ({viewer_us * 1e3 / args.packet:.1f} ns/event); at 1 Mev/s the "
+          f"viewer's counting needs {viewer_us * 1e6 / args.packet / 1e6 * 100:.1f}% of a core")
+    print(f"\n1 Mev/s paced at real time for {args.paced_s:.0f} s (lossless):")
+    print(f"{'sink':<16}{'lag ms':>8}{'CPU s':>8}{'events':>11}")
+    for mode in modes:
+        lag, cpu, events = paced(mode, args.paced_s)
+        print(f"{mode:<16}{lag:8.1f}{cpu:8.2f}{events:11d}", flush=True)
 
 if __name__ == "__main__":
     main()
