@@ -24,12 +24,12 @@ from evrt.messages import Frame, Prediction, TensorMsg
 class ImageStream:
     """One stream drawn as pictures: events (accumulated per frame period) or latest tensor/frame.
 
-    Counting events costs a few ns each; past `max_busy` of a core (per frame period) the
+    Counting events costs ~10 ns each; past `max_busy` of a core (per frame period) the
     rest of the period's packets are skipped and counted in `events_skipped`, so even a
     stream far beyond 1 Mev/s cannot make the viewer the slowest node of a lossless graph."""
 
     def __init__(self, name: str, kind: str, period_s: float, fmt: str, cmap: str,
-                 max_busy: float = 0.25):
+                 max_busy: float = 0.1):
         self.name = name
         self.kind = kind
         self.period_s = period_s
@@ -191,7 +191,7 @@ def stats_rows(snapshots: dict[str, dict], previous: dict[str, dict]) -> list[di
 class ViewerState:
     """Every stream the viewer has seen, plus the run's stats as last forwarded by the runner."""
 
-    def __init__(self, fps: float, fmt: str, cmap: str, title: str, max_busy: float = 0.25):
+    def __init__(self, fps: float, fmt: str, cmap: str, title: str, max_busy: float = 0.1):
         self.max_busy = max_busy
         self.period_s = 1.0 / fps
         self.fps = fps
