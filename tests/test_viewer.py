@@ -214,3 +214,19 @@ def test_empty_packets_are_harmless():
     c = EventCounts(4, 4)
     c.add(np.zeros(0, EVENT_DTYPE))
     assert c.events == 0 and c.t_start is None
+
+
+def test_counting_cap_skips_and_counts_the_rest():
+    from evrt.sinks.viewer.state import ViewerState
+
+    from evrt.events import EventPacket, Geometry
+
+    state = ViewerState(fps=20, fmt="png", cmap="turbo", title="t", max_busy=1e-6)
+    ev = make_events(np.arange(1000), np.arange(1000) % 8, np.zeros(1000), np.ones(1000))
+    for k in range(50):
+        state.add(EventPacket(ev, Geometry(8, 4), "events", k, k + 1))
+    s = state.images["events"]
+    assert s.events >= 1000  # the first packet of a period is always counted
+    assert s.events_skipped > 0
+    assert s.events + s.events_skipped == 50 * 1000
+    assert s.messages == 50
