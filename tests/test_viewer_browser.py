@@ -93,10 +93,12 @@ def test_viewer_page_in_headless_chromium(page):
     sent = cam_out + result.nodes["mixed"]["events_out"]
     assert cam_out > 5e6  # ~1 Mev/s for 6 s
     assert result.nodes["view"]["events_in"] == sent  # lossless: every event got through
-    # the paced source kept (about) real time with chromium drawing 20 fps on the same cores;
-    # loose, as chromium and a loaded CI machine compete for CPU: a viewer that waited on the
-    # browser would fall seconds behind (the tight bound is in test_viewer_nonblocking.py)
-    assert result.nodes["camera"]["lag_ms"] < 1500
+    # The viewer was never what held the source back: it spent a small share of the run in
+    # process(). (The source's lag itself is not asserted here: with chromium and Playwright
+    # sharing a loaded 2-core machine with the graph, CPU starvation alone can delay it; the
+    # lag bound with stalled and slow clients is in test_viewer_nonblocking.py, and the
+    # with/without-browser comparison in BENCHMARKS.md.)
+    assert result.nodes["view"]["busy"] < 0.5
     cam_stream = viewer.state.images["camera"]
     assert cam_stream.frames_rendered > 10
     assert cam_stream.seq == cam_stream.frames_rendered + cam_stream.frames_dropped or \

@@ -76,9 +76,9 @@ def test_slow_or_absent_browser_never_blocks_the_graph(flow):
         src, view = result.nodes["source"], result.nodes["sink"]
         assert src["events_out"] > 0.9e6 * DURATION
         # the paced source kept real time: it was never held up by the sink
-        assert src["lag_ms"] < 500, src["lag_ms"]
+        assert src["lag_ms"] < 1000, src["lag_ms"]  # waiting on the stalled client would cost >= 10 s
         # and the stream lasted as long as with a null sink (start-up, e.g. imports, excluded)
-        assert src["elapsed_s"] < baseline_s * 1.15 + 0.2, (src["elapsed_s"], baseline_s)
+        assert src["elapsed_s"] < baseline_s * 1.2 + 0.5, (src["elapsed_s"], baseline_s)
         edge = result.edges["source->sink"]
         if flow == "lossless":
             assert view["events_in"] == src["events_out"]
