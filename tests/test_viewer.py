@@ -230,3 +230,32 @@ def test_counting_cap_skips_and_counts_the_rest():
     assert s.events_skipped > 0
     assert s.events + s.events_skipped == 50 * 1000
     assert s.messages == 50
+
+
+class _StatsProbe(evrt.graph.node.Sink):
+    """Records what `context.run_stats()` returns after each message."""
+
+    def __init__(self) -> None:
+        self.seen: list[dict] = []
+
+    def process(self, message: object) -> None:
+        self.seen.append(self.context.run_stats())
+
+
+class _WantsStats(_StatsProbe):
+    wants_run_stats = True
+
+
+def test_run_stats_reach_only_nodes_that_ask():
+    plain, asking = _StatsProbe(), _WantsStats()
+    g = evrt.Graph("probe", stats_interval=0.1)
+    g.add("source", "synthetic", duration=1.0, speed=2.0)
+    g.add("relay", "passthrough", inputs=["source"])
+    g.add("plain", plain, inputs=["relay"])
+    g.add("asking", asking, inputs=["relay"])
+    g.run()
+    assert all(s == {} for s in plain.seen)
+    last = asking.seen[-1]
+    assert list(last)[:2] == ["source", "relay"]  # graph order, sources first
+    assert set(last) == {"source", "relay", "plain", "asking"}
+    assert last["source"]["events_out"] > 0
