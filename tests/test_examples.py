@@ -27,7 +27,7 @@ def evrt_run(config: Path, cwd: Path, pythonpath: list[Path], *extra: str) -> su
 
 def test_custom_sink_module_class(tmp_path):
     evrt_run(EXAMPLES / "custom_sink/pipeline.toml", tmp_path, [EXAMPLES / "custom_sink"])
-    rows = (tmp_path / "rates.csv").read_text().splitlines()
+    rows = (tmp_path / "out/rates.csv").read_text().splitlines()
     assert rows[0] == "t_end_us,events,on_fraction"
     data = np.array([[float(v) for v in r.split(",")] for r in rows[1:]])
     assert len(data) == 50  # 0.5 s in 10 ms windows
@@ -37,7 +37,7 @@ def test_custom_sink_module_class(tmp_path):
 
 def test_custom_source_counts(tmp_path):
     evrt_run(EXAMPLES / "custom_source/pipeline.toml", tmp_path, [EXAMPLES / "custom_source"],
-             "--set", "graph.placement=processes")
+             "--set", "graph.placement=processes", "--set", f"count.path={tmp_path / 'counts.json'}")
     counts = json.loads((tmp_path / "counts.json").read_text())
     assert counts["events"]["messages"] == 10
     assert counts["events"]["events"] == 10 * 8 * 8
@@ -45,7 +45,7 @@ def test_custom_source_counts(tmp_path):
 
 def test_custom_encoder_pictures(tmp_path):
     evrt_run(EXAMPLES / "custom_encoder/pipeline.toml", tmp_path, [EXAMPLES / "custom_encoder"])
-    files = sorted((tmp_path / "counts_png").glob("counts_*.png"))
+    files = sorted((tmp_path / "out/counts_png").glob("counts_*.png"))
     assert len(files) == 4  # one picture per 50 ms tensor
     img = png_pixels(files[1].read_bytes())
     assert img.shape == (48, 64, 3)
@@ -66,6 +66,6 @@ def test_entry_point_plugin(tmp_path):
                             capture_output=True, text=True, timeout=60)
     assert "evrt_example_plugin.sink:JsonLinesLog" in listed.stdout, listed.stdout + listed.stderr
     evrt_run(EXAMPLES / "plugin/pipeline.toml", tmp_path, [site])
-    records = [json.loads(line) for line in (tmp_path / "messages.jsonl").read_text().splitlines()]
+    records = [json.loads(line) for line in (tmp_path / "out/messages.jsonl").read_text().splitlines()]
     assert len(records) == 20 and all(r["kind"] == "EventPacket" for r in records)
     assert records[-1]["t_end"] == 200_000

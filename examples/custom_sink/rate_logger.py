@@ -6,6 +6,8 @@ importable (here: `PYTHONPATH=examples/custom_sink`).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from evrt.events import EventPacket
 from evrt.graph.node import NodeContext, Sink
 
@@ -13,7 +15,7 @@ from evrt.graph.node import NodeContext, Sink
 class EventRateLogger(Sink):
     """Writes `t_end_us,events,on_fraction` for every event packet to `path`."""
 
-    def __init__(self, path: str = "rates.csv", every: int = 1) -> None:
+    def __init__(self, path: str = "out/rates.csv", every: int = 1) -> None:
         if every < 1:
             raise ValueError("every must be >= 1")
         self.path = path
@@ -21,6 +23,7 @@ class EventRateLogger(Sink):
 
     def open(self, context: NodeContext) -> None:
         super().open(context)  # keeps `self.context` (name, placement, log, ...)
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self.file = open(self.path, "w")
         self.file.write("t_end_us,events,on_fraction\n")
         self.seen = 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from evrt.events import EventPacket
 from evrt.graph.node import NodeContext, Sink
@@ -12,11 +13,12 @@ from evrt.messages import Prediction, TensorMsg
 class JsonLinesLog(Sink):
     """Appends a summary of every message to `path` as JSON lines."""
 
-    def __init__(self, path: str = "messages.jsonl") -> None:
+    def __init__(self, path: str = "out/messages.jsonl") -> None:
         self.path = path
 
     def open(self, context: NodeContext) -> None:
         super().open(context)
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self.file = open(self.path, "w")
 
     def process(self, message: object) -> None:
