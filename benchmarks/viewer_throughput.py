@@ -9,7 +9,8 @@ pictures the viewer drew and dropped.
     .venv/bin/python benchmarks/viewer_throughput.py --events 20000000 --repeats 5
 
 Wall-clock rates swing with machine load, so two load-robust figures follow: the CPU time
-the viewer's `process()` spends per 10k-event packet (thread CPU time, no cap), and a
+the Python process spent per delivered event in each unpaced run (chromium excluded), the
+CPU time the viewer's `process()` spends per 10k-event packet (thread CPU time, no cap), and a
 1 Mev/s stream paced at real time for `--paced-s` seconds: the source's lag behind real
 time and the CPU seconds the whole Python process used, null sink against viewer.
 """
@@ -59,7 +60,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def run_once(flow: str, mode: str, packet: int, count: int) -> tuple[float, int, int]:
+def run_once(flow: str, mode: str, packet: int, count: int) -> tuple[float, int, int, float]:
     g = evrt.Graph(f"bench-{mode}", flow=flow)
     g.add("source", ReplaySource(packet, count))
     viewer = None
@@ -76,16 +77,19 @@ def run_once(flow: str, mode: str, packet: int, count: int) -> tuple[float, int,
                                           daemon=True)
         browser_thread.start()
         browser_ready.wait(60)
+    r0 = resource.getrusage(resource.RUSAGE_SELF)
     result = g.run()
+    r1 = resource.getrusage(resource.RUSAGE_SELF)
     browser_stop.set()
     if browser_thread:
         browser_thread.join(30)
     s = result.nodes["sink"]
     rate = s["events_in"] / max(result.nodes["source"]["elapsed_s"], 1e-9)
+    cpu_ns = ((r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)) * 1e9 / max(s["events_in"], 1)
     if viewer is None:
-        return rate, 0, 0
+        return rate, 0, 0, cpu_ns
     st = viewer.state.images.get("events")
-    return rate, (st.frames_rendered if st else 0), (st.frames_dropped if st else 0)
+    return rate, (st.frames_rendered if st else 0), (st.frames_dropped if st else 0), cpu_ns
 
 
 def watch(viewer: ViewerSink, ready: threading.Event, stop: threading.Event) -> None:
@@ -161,7 +165,8 @@ def main() -> None:
     modes = ["null", "viewer", "viewer+browser"] if shutil.which("chromium") else ["null", "viewer"]
     print(f"{args.events / 1e6:.0f} M events in packets of {args.packet}, threads placement, "
           f"median of {args.repeats}")
-    print(f"{'flow':<10}{'sink':<16}{'Mev/s':>8}{'vs null':>9}{'drawn':>7}{'dropped':>9}")
+    print(f"{'flow':<10}{'sink':<16}{'Mev/s':>8}{'vs null':>9}{'drawn':>7}{'dropped':>9}"
+          f"{'CPU ns/ev':>11}")
     for flow in ("lossless", "realtime"):
         runs: dict[str, list] = {m: [] for m in modes}
         for _ in range(args.repeats):  # interleaved, so drifts in machine load hit every mode
@@ -173,8 +178,9 @@ def main() -> None:
             drawn = int(statistics.median(r[1] for r in runs[mode]))
             dropped = int(statistics.median(r[2] for r in runs[mode]))
             spread = (max(r[0] for r in runs[mode]) - min(r[0] for r in runs[mode])) / 1e6
+            cpu = statistics.median(r[3] for r in runs[mode])
             print(f"{flow:<10}{mode:<16}{rate / 1e6:8.2f}{rate / base:9.2f}{drawn:7d}{dropped:9d}"
-                  f"   (spread {spread:.2f})", flush=True)
+                  f"{cpu:11.1f}   (spread {spread:.2f} Mev/s)", flush=True)
     null_us, viewer_us = process_cost(args.packet)
     print(f"\nCPU per {args.packet}-event packet: null sink {null_us:.1f} µs, viewer "
           f"{viewer_us:.1f} µs ({viewer_us * 1e3 / args.packet:.1f} ns/event); at 1 Mev/s the "
