@@ -12,4 +12,7 @@ NODES = {
     "hdf5": "evrt.sinks.hdf5:Hdf5Sink",
     "zmq_pub": "evrt.sinks.publisher:ZmqPublisherSink",
     "dv_server": "evrt.sinks.dv_network:DvNetworkSink",
+    "viewer": "evrt.sinks.viewer.node:ViewerSink",
+    "png": "evrt.sinks.offline:PngSink",
+    "video": "evrt.sinks.offline:VideoSink",
 }

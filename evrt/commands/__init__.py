@@ -8,4 +8,6 @@ COMMANDS = [
     "evrt.commands.replay",
     "evrt.commands.convert",
     "evrt.commands.dataset",
+    "evrt.commands.view",
+    "evrt.commands.plot_stats",
 ]

@@ -30,12 +30,18 @@ class NodeContext:
     open_publisher: Callable[[str], Callable[[Any], None]] | None = None
     """`open_publisher(endpoint)` -> `publish(message)`: a runner-owned PUB socket for sinks
     that serve the outside world; the node never holds the socket itself."""
+    run_stats: Callable[[], dict[str, dict]] | None = None
+    """`run_stats()` -> {node: latest stats snapshot} of the whole run (empty until the first
+    report), for nodes that set `wants_run_stats = True`. The runner forwards its snapshots
+    over the control channel every `stats_interval`, so this works in every placement."""
 
 
 class Node:
     """Base for every node; subclass `Source`, `Sink`, or this for transforms."""
 
     role: ClassVar[str] = "transform"
+    wants_run_stats: ClassVar[bool] = False
+    """True asks the runner to forward the run's per-node stats (see `NodeContext.run_stats`)."""
 
     def open(self, context: NodeContext) -> None:
         """Acquire resources (files, devices, models). Called in the thread/process that runs the node."""

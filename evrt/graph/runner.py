@@ -91,6 +91,7 @@ class Runner:
         self.procs: dict[str, subprocess.Popen] = {}
         self.remote_nodes: dict[str, str] = {}
         self.states: dict[str, str] = {}
+        self.stats_subscribers: list[str] = []
         self.interrupts = 0
 
     # ---- remote hosts ------------------------------------------------------------------------
@@ -195,6 +196,8 @@ class Runner:
                 data = transport.loads(payload)
                 if kind in ("stats", "done", "aborted") and "node" in data:
                     self.snapshots[name] = data
+                if kind == "ready" and data.get("run_stats"):
+                    self.stats_subscribers.append(name)
                 if kind != "stats":
                     self.states[name] = kind
                 out.append((name, kind, data))
@@ -203,7 +206,23 @@ class Runner:
     def _on_sigint(self, signum: int, frame: Any) -> None:
         self.interrupts += 1
 
+    def _forward_stats(self) -> None:
+        """Send the latest snapshots to the nodes that asked for them (`wants_run_stats`)."""
+        if not self.stats_subscribers:
+            return
+        payload = transport.dumps({n: self.snapshots[n] for n in self.config.order()
+                                   if n in self.snapshots})  # sources first
+        for name in self.stats_subscribers:
+            if self.states.get(name) in ("done", "error", "aborted"):
+                continue
+            try:
+                self.router.send_multipart([name.encode(), b"run_stats", payload], flags=zmq.NOBLOCK)
+            except zmq.ZMQError:
+                pass
+
     def _report(self, final: bool = False) -> None:
+        if not final:
+            self._forward_stats()
         if self.live:
             self.live.show(format_table(self.snapshots, self.config.order()))
         if self.json:

@@ -138,6 +138,7 @@ class Worker:
         self.origin = 0
         self.pending_eos = set(spec.in_edges)
         self.forwarding: tuple[Any, dict, list[Any]] = (None, {}, [])
+        self.run_stats: dict[str, dict] = {}
 
     # ---- control channel ---------------------------------------------------------------
     def _socket(self, kind: int) -> zmq.Socket:
@@ -166,7 +167,10 @@ class Worker:
     def _check_ctrl(self, timeout_ms: int = 0) -> None:
         while self.ctrl.poll(timeout_ms, zmq.POLLIN):
             timeout_ms = 0
-            cmd = self.ctrl.recv().decode()
+            frames = self.ctrl.recv_multipart()
+            cmd = frames[0].decode()
+            if cmd == "run_stats":
+                self.run_stats = transport.loads(frames[1])
             if cmd == "abort":
                 raise Aborted()
             if cmd == "stop":
@@ -268,10 +272,11 @@ class Worker:
                 s.connect(out.endpoint)
                 self.out_socks.append(s)
             context = NodeContext(spec.name, spec.placement, spec.flow, list(spec.in_edges),
-                                  [o.label for o in spec.outputs], self.log, self._open_publisher)
+                                  [o.label for o in spec.outputs], self.log, self._open_publisher,
+                                  run_stats=lambda: self.run_stats)
             self.node.open(context)
             opened = True
-            self._send_ctrl("ready")
+            self._send_ctrl("ready", run_stats=bool(getattr(self.node, "wants_run_stats", False)))
             self.started = False
             while not self.started:
                 self._check_ctrl(POLL_MS)
