@@ -22,7 +22,6 @@ def _voxel_kernel(t, x, y, p, t_first, t_last, out) -> int:
     height = out.shape[1]
     width = out.shape[2]
     span = t_last - t_first
-    scale = (bins - 1) / span if span > 0 else 0.0
     bad = 0
     for i in range(t.shape[0]):
         xi = x[i]
@@ -30,9 +29,11 @@ def _voxel_kernel(t, x, y, p, t_first, t_last, out) -> int:
         if xi < 0 or xi >= width or yi < 0 or yi >= height:
             bad += 1
             continue
-        u = (t[i] - t_first) * scale
-        if u < 0.0 or u > bins - 1:
+        dt = t[i] - t_first
+        if dt < 0 or dt > span:
             continue  # outside [t_first, t_last]: not this grid's events
+        # integer product, one rounding: t_last lands exactly on bin B - 1
+        u = (dt * (bins - 1)) / span if span > 0 else 0.0
         left = int(u)
         frac = u - left
         pol = 1.0 if p[i] != 0 else -1.0
