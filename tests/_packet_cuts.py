@@ -39,7 +39,7 @@ def split(events: np.ndarray, g: Geometry, t_start: int, t_end: int, at: list[in
     bounds = [0, *at, events.shape[0]]
     packets = []
     last_end = t_start
-    for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])):
+    for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:], strict=False)):
         part = events[a:b]
         first, last = i == 0, i == len(bounds) - 2
         if part.size:

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _event_samples import load_aedat4
+from conftest import shared_file
 
 from evrt.encoders import functional as F
 from evrt.encoders.nodes import (
@@ -23,9 +25,6 @@ from evrt.encoders.nodes import (
     VoxelGridEncoder,
 )
 from evrt.events import EventPacket, to_dv, to_tonic
-
-from _event_samples import load_aedat4
-from conftest import shared_file
 
 tonic_functional = pytest.importorskip("tonic.functional")
 SAMPLES = ["aedat4/tonic_sample.aedat4", "aedat4/aestream_davis.aedat4"]

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+from _packet_cuts import cuts, run, split, streams
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -20,8 +21,6 @@ from evrt.encoders.nodes import (
 )
 from evrt.errors import ConfigError, EventDataError
 from evrt.events import EventPacket, Geometry, make_events
-
-from _packet_cuts import cuts, run, split, streams
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -58,7 +57,7 @@ def test_any_packet_cut_gives_the_same_windows(make, data, window, incomplete):
                 [EventPacket(events, g, t_start=t0, t_end=t1)])
     pieces = run(make(dict(window, include_incomplete=incomplete)), split(events, g, t0, t1, at))
     assert [(m.t_start, m.t_end) for m in whole] == [(m.t_start, m.t_end) for m in pieces]
-    for a, b in zip(whole, pieces):
+    for a, b in zip(whole, pieces, strict=True):
         np.testing.assert_array_equal(_payload(a), _payload(b))
         assert a.meta == b.meta
 
@@ -213,5 +212,5 @@ def test_encoders_are_registered_and_run_in_a_graph():
     tensors = [m for m in got if hasattr(m, "data")]
     assert len(tensors) >= 4
     assert all(m.data.shape[:2] == (4, 2) for m in tensors)
-    assert all(b.t_start == a.t_start + 10_000 for a, b in zip(tensors, tensors[1:]))
+    assert all(b.t_start == a.t_start + 10_000 for a, b in zip(tensors, tensors[1:], strict=False))
     assert sum(float(m.data.sum()) for m in tensors) > 0

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from evrt.events import EventPacket, PACKED_EVENT_DTYPE, from_dv, to_dv, to_tonic
-from evrt.filters import functional as F
-from evrt.filters.nodes import BackgroundActivityFilter, RefractoryFilter
-
 from _event_samples import load_aedat4
 from conftest import shared_file
+
+from evrt.events import PACKED_EVENT_DTYPE, EventPacket, from_dv, to_dv, to_tonic
+from evrt.filters import functional as F
+from evrt.filters.nodes import BackgroundActivityFilter, RefractoryFilter
 
 SAMPLES = ["aedat4/tonic_sample.aedat4", "aedat4/aestream_davis.aedat4"]
 N = 30_000  # tonic's filters are Python loops: a slice keeps the test fast
@@ -86,7 +85,7 @@ def test_roi_polarity_mask_equal_dv_processing(name):
         _same(F.polarity(events, on), from_dv(pol.generateEvents()))
     # Hot pixels given up front behave as dv's mask filter with those pixels zeroed.
     rng = np.random.default_rng(0)
-    hot = [(int(x), int(y)) for x, y in zip(rng.integers(0, g.width, 300), rng.integers(0, g.height, 300))]
+    hot = [(int(x), int(y)) for x, y in zip(rng.integers(0, g.width, 300), rng.integers(0, g.height, 300), strict=False)]
     hot += [(int(events["x"][i]), int(events["y"][i])) for i in range(0, 2000, 7)]
     mask = np.full((g.height, g.width), 255, np.uint8)
     for x, y in hot:
