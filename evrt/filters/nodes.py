@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from evrt.encoders.functional._common import select
 from evrt.errors import ConfigError, EventDataError
 from evrt.events import EventPacket, Geometry
 from evrt.filters import functional as F
@@ -57,7 +58,7 @@ class BackgroundActivityFilter(FilterNode):
         self.last = F.new_pixel_times(packet.geometry.width, packet.geometry.height)
 
     def apply(self, events: Any) -> Any:
-        return events[F.background_activity(events, self.last, self.duration, self.neighbourhood)]
+        return select(events, F.background_activity(events, self.last, self.duration, self.neighbourhood))
 
 
 class RefractoryFilter(FilterNode):
@@ -74,7 +75,7 @@ class RefractoryFilter(FilterNode):
         self.last = F.new_pixel_times(packet.geometry.width, packet.geometry.height)
 
     def apply(self, events: Any) -> Any:
-        return events[F.refractory_period(events, self.last, self.period)]
+        return select(events, F.refractory_period(events, self.last, self.period))
 
 
 class HotPixelFilter(FilterNode):
@@ -102,7 +103,7 @@ class HotPixelFilter(FilterNode):
             raise ConfigError(str(exc), key="pixels") from exc
 
     def apply(self, events: Any) -> Any:
-        return events[F.hot_pixels(events, self.state)]
+        return select(events, F.hot_pixels(events, self.state))
 
 
 class RoiFilter(FilterNode):

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 from evrt.errors import EventDataError
-from evrt.events import as_events
+from evrt.events import EVENT_DTYPE, as_events
 
 NEVER = np.int64(np.iinfo(np.int64).min // 4)
 """Timestamp meaning 'this pixel never fired' in per-pixel time state (far enough from the
@@ -32,3 +33,26 @@ def raise_off_sensor(events: np.ndarray, width: int, height: int, where: str) ->
 def check_window(t_start: int, t_end: int, where: str) -> None:
     if t_end <= t_start:
         raise EventDataError(f"{where}: empty time window [{t_start}, {t_end}) (expected t_end > t_start)")
+
+
+@numba.njit(cache=True, nogil=True)
+def _compact(words, keep, out) -> None:
+    j = 0
+    for i in range(keep.shape[0]):
+        if keep[i]:
+            out[j, 0] = words[i, 0]
+            out[j, 1] = words[i, 1]
+            j += 1
+
+
+def select(events: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """events[keep] as a new contiguous array, copied 16 bytes at a time by a numba loop
+    (numpy's boolean indexing of structured records is several times slower)."""
+    events = as_events(events)
+    count = int(np.count_nonzero(keep))
+    if not events.flags.c_contiguous:
+        return events[keep]
+    out = np.empty(count, dtype=EVENT_DTYPE)
+    if count:
+        _compact(events.view(np.int64).reshape(-1, 2), keep, out.view(np.int64).reshape(-1, 2))
+    return out

@@ -29,9 +29,9 @@ def _update_kernel(t, x, y, p, last) -> int:
         if xi < 0 or xi >= width or yi < 0 or yi >= height:
             bad += 1
             continue
-        c = 1 if p[i] != 0 else 0
-        if t[i] > last[c, yi, xi]:
-            last[c, yi, xi] = t[i]
+        # events are time-sorted, so a plain store keeps the latest (and re-applying a
+        # sorted run that was already applied leaves the state unchanged)
+        last[1 if p[i] != 0 else 0, yi, xi] = t[i]
     return bad
 
 

@@ -1,5 +1,6 @@
 """Pure filter functions (numba): noise filters with explicit state, and geometric selections."""
 
+from evrt.encoders.functional._common import select
 from evrt.filters.functional.geometric import downsample, orient, polarity, roi
 from evrt.filters.functional.noise import (
     HotPixelState,
@@ -19,4 +20,5 @@ __all__ = [
     "polarity",
     "refractory_period",
     "roi",
+    "select",
 ]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from evrt.encoders.functional._common import columns
+from evrt.encoders.functional._common import columns, select
 
 
 @numba.njit(cache=True, nogil=True)
@@ -64,7 +64,7 @@ def _orient(x, y, width, height, flip_x, flip_y, turns) -> None:
 
 
 def _select(events: np.ndarray, keep: np.ndarray, count: int) -> np.ndarray:
-    return events.copy() if count == events.shape[0] else events[keep]
+    return events.copy() if count == events.shape[0] else select(events, keep)
 
 
 def roi(events: np.ndarray, x0: int, y0: int, width: int, height: int, shift: bool = True) -> np.ndarray:
