@@ -19,6 +19,16 @@ def columns(events: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.
     return ev["t"], ev["x"], ev["y"], ev["p"]
 
 
+def records(events: np.ndarray) -> np.ndarray:
+    """The events as a C-contiguous `EVENT_DTYPE` array (a view when it already is one).
+
+    Kernels read whole 16-byte records (`ev[i].t`, `.x`, ...): one contiguous stream,
+    about twice as fast in numba as four strided column views.
+    """
+    ev = as_events(events)
+    return ev if ev.flags.c_contiguous else np.ascontiguousarray(ev)
+
+
 def raise_off_sensor(events: np.ndarray, width: int, height: int, where: str) -> None:
     """Called when a kernel reported out-of-range coordinates: name the first bad event."""
     x, y = events["x"], events["y"]
