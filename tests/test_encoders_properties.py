@@ -22,7 +22,7 @@ from evrt.encoders.nodes import (
 from evrt.errors import ConfigError, EventDataError
 from evrt.events import EventPacket, Geometry, make_events
 
-FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 WINDOWS = st.one_of(
     st.tuples(st.integers(1, 60), st.integers(0, 59)).filter(lambda w: w[1] < w[0]).map(

@@ -33,6 +33,10 @@ class EncoderNode(Node):
         self.stream = stream or self.kind
         self.geometry: Geometry | None = None
 
+    def open(self, context: Any) -> None:
+        super().open(context)
+        F.warm()  # numba cache load before the first window, not during it
+
     def process(self, message: Any) -> Iterable[Any] | None:
         if not isinstance(message, EventPacket):
             return None
