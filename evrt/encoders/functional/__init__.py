@@ -7,7 +7,7 @@ without the GIL, so encoders on different threads run in parallel.
 from evrt.encoders.functional._common import NEVER
 from evrt.encoders.functional.display import event_image
 from evrt.encoders.functional.histogram import histogram
-from evrt.encoders.functional.spike_tensor import cumulative_stack, spike_tensor
+from evrt.encoders.functional.spike_tensor import cumulate_bins, cumulative_stack, spike_tensor
 from evrt.encoders.functional.time_surface import (
     new_time_state,
     sample_time_surface,
@@ -18,6 +18,7 @@ from evrt.encoders.functional.voxel_grid import normalize_voxel_grid, voxel_grid
 
 __all__ = [
     "NEVER",
+    "cumulate_bins",
     "cumulative_stack",
     "event_image",
     "histogram",

@@ -72,6 +72,12 @@ def spike_tensor(
     return out
 
 
+def cumulate_bins(tensor: np.ndarray, binary: bool = False) -> np.ndarray:
+    """Turn a spike tensor (per-bin counts or spikes) into the cumulative stack, in place."""
+    _cumulate(tensor, binary)
+    return tensor
+
+
 def cumulative_stack(
     events: np.ndarray, width: int, height: int, steps: int, t_start: int, t_end: int,
     binary: bool = False, dtype: np.dtype | str = np.float32,
