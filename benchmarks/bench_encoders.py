@@ -209,31 +209,16 @@ def run_geometry(label: str, events: np.ndarray, g: Geometry, tonic_n: int) -> l
     return rows
 
 
-def bench_threads(events: np.ndarray, g: Geometry) -> tuple[float, float]:
-    """Seconds for two encoder jobs on one thread vs on two threads (numba releases the GIL)."""
-    packet = EventPacket(events, g)
-
-    packets = [packet[i:i + PACKET_EVENTS] for i in range(0, len(packet), PACKET_EVENTS)]
-
-    def job(make):
-        node = make()
-        for p in packets:
-            for _ in node.process(p):
-                pass
-        for _ in node.finish():
-            pass
-
-    jobs = [lambda: VoxelGridEncoder(bins=5, window_us=10_000),
-            lambda: VoxelGridEncoder(bins=5, window_us=10_000)]
+def _serial_vs_threads(jobs: list, rounds: int = 3) -> tuple[float, float]:
     for j in jobs:
-        job(j)  # warm
+        j()  # warm
     serial, parallel = [], []
-    for _ in range(3):
+    for _ in range(rounds):
         t0 = time.perf_counter()
         for j in jobs:
-            job(j)
+            j()
         serial.append(time.perf_counter() - t0)
-        threads = [threading.Thread(target=job, args=(j,)) for j in jobs]
+        threads = [threading.Thread(target=j) for j in jobs]
         t0 = time.perf_counter()
         for t in threads:
             t.start()
@@ -241,6 +226,29 @@ def bench_threads(events: np.ndarray, g: Geometry) -> tuple[float, float]:
             t.join()
         parallel.append(time.perf_counter() - t0)
     return min(serial), min(parallel)
+
+
+def bench_threads(events: np.ndarray, g: Geometry) -> dict[str, tuple[float, float]]:
+    """Seconds for two encoder jobs on one thread vs on two threads (numba releases the GIL):
+    the bare kernel on the whole array, and nodes fed packets of 5000 and of 50 000 events."""
+    out = {}
+    t0, t1 = int(events["t"][0]), int(events["t"][-1])
+    kernel = [lambda: E.voxel_grid(events, g.width, g.height, 5, t0, t1)] * 2
+    out["voxel_grid kernel, whole array"] = _serial_vs_threads(kernel)
+    whole = EventPacket(events, g)
+    for size in (PACKET_EVENTS, 50_000):
+        packets = [whole[i:i + size] for i in range(0, len(whole), size)]
+
+        def job(packets=packets):
+            node = VoxelGridEncoder(bins=5, window_us=10_000)
+            for p in packets:
+                for _ in node.process(p):
+                    pass
+            for _ in node.finish():
+                pass
+
+        out[f"voxel_grid node, {size}-event packets, 10 ms windows"] = _serial_vs_threads([job, job])
+    return out
 
 
 def main() -> None:
@@ -253,7 +261,8 @@ def main() -> None:
         base, g = loader()
         events = tile(base, args.events)
         rows += run_geometry(label, events, g, args.tonic_events)
-    serial, parallel = bench_threads(tile(load_davis()[0], args.events), load_davis()[1])
+    davis, davis_g = load_davis()
+    threads = bench_threads(tile(davis, args.events), davis_g)
 
     load = os.getloadavg()
     print(f"\nCPU: {os.cpu_count()} logical cores visible, load average {load[0]:.1f} / {load[1]:.1f} "
@@ -271,9 +280,9 @@ def main() -> None:
         hist = next(r for r in rows if r[0] == label and r[1].startswith("histogram (2"))
         print(f"\n{label}: histogram {hist[2]:.0f} Mev/s vs a numpy copy of the events in the same "
               f"rounds {hist[6]:.0f} Mev/s: ratio copy/histogram = {hist[6] / hist[2]:.2f} (target <= 3)")
-    print(f"\nTwo voxel-grid encoder nodes (346x260, {args.events} events each, 10 ms windows): "
-          f"one thread {serial:.3f} s, two threads {parallel:.3f} s -> speed-up {serial / parallel:.2f}x")
-
+    print(f"\nTwo jobs on 346x260, {args.events} events each: one thread vs two threads")
+    for name, (serial, parallel) in threads.items():
+        print(f"- {name}: {serial:.3f} s vs {parallel:.3f} s -> speed-up {serial / parallel:.2f}x")
 
 if __name__ == "__main__":
     main()
