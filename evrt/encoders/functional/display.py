@@ -5,7 +5,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from evrt.encoders.functional._common import raise_off_sensor, records
+from evrt.encoders.functional._common import check_out, raise_off_sensor, records
 
 BACKGROUND = (255, 255, 255)
 ON_COLOUR = (40, 90, 230)  # blue-ish
@@ -42,6 +42,7 @@ def event_image(
     if out is None:
         out = np.empty((height, width, 3), dtype=np.uint8)
         out[:] = np.asarray(background, dtype=np.uint8)
+    check_out(out, (height, width, 3), "event_image")
     if _paint_kernel(records(events), np.asarray(on, np.uint8), np.asarray(off, np.uint8), out):
         raise_off_sensor(events, width, height, "event_image")
     return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from evrt.encoders.functional._common import raise_off_sensor, records
+from evrt.encoders.functional._common import check_out, raise_off_sensor, records
 
 
 @numba.njit(cache=True, nogil=True)
@@ -40,6 +40,7 @@ def histogram(
     """
     if out is None:
         out = np.zeros((2, height, width), dtype=dtype)
+    check_out(out, (2, height, width), "histogram")
     if _histogram_kernel(records(events), out):
         raise_off_sensor(events, width, height, "histogram")
     return out

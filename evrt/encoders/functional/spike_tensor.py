@@ -18,7 +18,13 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from evrt.encoders.functional._common import check_window, raise_off_sensor, records
+from evrt.encoders.functional._common import (
+    check_out,
+    check_positive,
+    check_window,
+    raise_off_sensor,
+    records,
+)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -65,8 +71,10 @@ def spike_tensor(
 ) -> np.ndarray:
     """(steps, 2, height, width) spikes (binary) or counts per time bin of [t_start, t_end)."""
     check_window(t_start, t_end, "spike_tensor")
+    check_positive(steps, "steps")
     if out is None:
         out = np.zeros((steps, 2, height, width), dtype=dtype)
+    check_out(out, (steps, 2, height, width), "spike_tensor")
     if _bin_kernel(records(events), np.int64(t_start), np.int64(t_end), binary, out):
         raise_off_sensor(events, width, height, "spike_tensor")
     return out

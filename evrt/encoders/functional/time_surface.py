@@ -10,7 +10,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from evrt.encoders.functional._common import NEVER, raise_off_sensor, records
+from evrt.encoders.functional._common import NEVER, check_out, raise_off_sensor, records
 
 
 def new_time_state(width: int, height: int) -> np.ndarray:
@@ -64,6 +64,7 @@ def sample_time_surface(
     """
     if out is None:
         out = np.empty(state.shape, dtype=np.float32)
+    check_out(out, state.shape, "sample_time_surface")
     _sample_kernel(state, np.int64(t_ref), 1.0 / float(tau), NEVER, out)
     return out
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from evrt.encoders.functional._common import raise_off_sensor, records
+from evrt.encoders.functional._common import check_out, check_positive, raise_off_sensor, records
 
 
 @numba.njit(cache=True, nogil=True)
@@ -85,8 +85,10 @@ def voxel_grid(
     mean and scaled to unit standard deviation (population std, ddof=0); zero cells stay 0.
     Events outside [t_first, t_last] are ignored; off-sensor events raise `EventDataError`.
     """
+    check_positive(bins, "bins")
     if out is None:
         out = np.zeros((bins, height, width), dtype=np.float32)
+    check_out(out, (bins, height, width), "voxel_grid")
     if _voxel_kernel(records(events), np.int64(t_first), np.int64(t_last), out):
         raise_off_sensor(events, width, height, "voxel_grid")
     if normalize:

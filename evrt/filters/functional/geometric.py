@@ -6,7 +6,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from evrt.encoders.functional._common import records, select
+from evrt.encoders.functional._common import check_positive, records, select
 
 
 @numba.njit(cache=True, nogil=True)
@@ -89,6 +89,7 @@ def polarity(events: np.ndarray, keep_on: bool) -> np.ndarray:
 
 def downsample(events: np.ndarray, factor: int) -> np.ndarray:
     """Every event moved to pixel (x // factor, y // factor); the sensor shrinks to ceil(W/f) x ceil(H/f)."""
+    check_positive(factor, "factor")
     out = events.copy()
     if out.size:
         _divide(out["x"], out["y"], factor)
