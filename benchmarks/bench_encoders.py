@@ -4,7 +4,8 @@
 
 Inputs are real recordings tiled in time to `--events` events (each copy shifted by the
 recording's duration, so time still increases): the DAVIS346 sample (346x260, AEDAT4,
-read with dv-processing) and the Gen4.1 EVT3 sample (1280x720, read with expelliarmus).
+read with dv-processing) and the Gen4.1 EVT3 sample (1280x720, read with expelliarmus; its EVT3 times over-count
+TIME_LOW wraps, see shared/data/SOURCES.md, but stay sorted, which is all a speed test needs).
 Every number is Mev/s = events / best-of-N wall time. The peers get their native input
 prepared outside the timer (a tonic structured array; a dv `EventStore`). tonic's
 Python-loop filters run on the first `--tonic-events` events only (they take ~µs/event).
