@@ -27,11 +27,11 @@ import time
 from collections.abc import Iterator
 
 import numpy as np
-from evrt.sinks.viewer.node import ViewerSink
 
 import evrt
 from evrt.events import EVENT_DTYPE, EventPacket, Geometry
 from evrt.graph.node import Source
+from evrt.sinks.viewer.node import ViewerSink
 
 
 class ReplaySource(Source):

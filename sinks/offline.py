@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from evrt.sinks.imaging import EventCounts, colour_table, encode, message_rgb, warm_up
 
 from evrt.errors import ConfigError
 from evrt.events import EventPacket
 from evrt.graph.node import NodeContext, Sink
+from evrt.sinks.imaging import EventCounts, colour_table, encode, message_rgb, warm_up
 
 MAX_GAP_FRAMES = 1000
 """Longest run of empty frames written for a gap in a stream (beyond it the gap is skipped)."""

@@ -10,8 +10,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from evrt.sinks.imaging import OFF_RGB, ON_RGB
 from viewer_helpers import png_pixels
+
+from evrt.sinks.imaging import OFF_RGB, ON_RGB
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 

@@ -7,6 +7,12 @@ import urllib.request
 
 import numpy as np
 import pytest
+from viewer_helpers import MixedSource, free_port, get, get_json, png_pixels, wait_for
+
+import evrt
+from evrt.errors import ConfigError, NodeError
+from evrt.events import EVENT_DTYPE, make_events
+from evrt.graph import registry
 from evrt.sinks.imaging import (
     OFF_RGB,
     ON_RGB,
@@ -18,12 +24,6 @@ from evrt.sinks.imaging import (
     tensor_rgb,
 )
 from evrt.sinks.viewer.node import ViewerSink
-from viewer_helpers import MixedSource, free_port, get, get_json, png_pixels, wait_for
-
-import evrt
-from evrt.errors import ConfigError, NodeError
-from evrt.events import EVENT_DTYPE, make_events
-from evrt.graph import registry
 
 
 def test_event_counts_match_numpy_oracle_and_skip_off_grid():
@@ -186,10 +186,9 @@ def test_unknown_colour_map_is_config_error():
 
 
 def test_jpeg_frames_and_frame_messages_over_http():
+    from evrt.messages import Frame
     from evrt.sinks.viewer.server import ViewerServer
     from evrt.sinks.viewer.state import ViewerState
-
-    from evrt.messages import Frame
 
     state = ViewerState(fps=50, fmt="jpeg", cmap="turbo", title="t")
     server = ViewerServer(state, "127.0.0.1", 0)
@@ -217,9 +216,8 @@ def test_empty_packets_are_harmless():
 
 
 def test_counting_cap_skips_and_counts_the_rest():
-    from evrt.sinks.viewer.state import ViewerState
-
     from evrt.events import EventPacket, Geometry
+    from evrt.sinks.viewer.state import ViewerState
 
     state = ViewerState(fps=20, fmt="png", cmap="turbo", title="t", max_busy=1e-6)
     ev = make_events(np.arange(1000), np.arange(1000) % 8, np.zeros(1000), np.ones(1000))

@@ -11,11 +11,11 @@ import threading
 from pathlib import Path
 
 import pytest
-from evrt.sinks.imaging import ON_RGB
-from evrt.sinks.viewer.node import ViewerSink
 from viewer_helpers import MixedSource, free_port, wait_for
 
 import evrt
+from evrt.sinks.imaging import ON_RGB
+from evrt.sinks.viewer.node import ViewerSink
 
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "artifacts"

@@ -14,10 +14,10 @@ import socket
 import threading
 
 import pytest
-from evrt.sinks.viewer.node import ViewerSink
 from viewer_helpers import get, wait_for
 
 import evrt
+from evrt.sinks.viewer.node import ViewerSink
 
 DURATION = 2.0
 

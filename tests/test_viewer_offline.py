@@ -7,9 +7,6 @@ import json
 import imageio.v2 as iio
 import numpy as np
 import pytest
-from evrt.sinks.imaging import events_rgb
-from evrt.sinks.offline import EventFramer
-from evrt.sources.synthetic.patterns import PatternSource
 from viewer_helpers import png_pixels
 
 import evrt
@@ -17,6 +14,9 @@ from evrt.cli import main as cli
 from evrt.errors import FormatError
 from evrt.events import Geometry, make_events
 from evrt.graph import registry
+from evrt.sinks.imaging import events_rgb
+from evrt.sinks.offline import EventFramer
+from evrt.sources.synthetic.patterns import PatternSource
 
 FRAME_US = 50_000
 

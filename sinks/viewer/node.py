@@ -6,12 +6,11 @@ import sys
 import time
 from typing import Any, ClassVar, Literal
 
+from evrt.errors import ConfigError
+from evrt.graph.node import NodeContext, Sink
 from evrt.sinks.imaging import colour_table, warm_up
 from evrt.sinks.viewer.server import ViewerServer
 from evrt.sinks.viewer.state import ViewerState
-
-from evrt.errors import ConfigError
-from evrt.graph.node import NodeContext, Sink
 
 
 class ViewerSink(Sink):

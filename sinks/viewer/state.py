@@ -14,11 +14,11 @@ import time
 from typing import Any
 
 import numpy as np
-from evrt.sinks.imaging import EventCounts, encode, frame_rgb, tensor_rgb
 
 from evrt.events import EventPacket
 from evrt.graph.stats import edge_summary
 from evrt.messages import Frame, Prediction, TensorMsg
+from evrt.sinks.imaging import EventCounts, encode, frame_rgb, tensor_rgb
 
 
 class ImageStream:
