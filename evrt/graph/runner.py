@@ -87,6 +87,7 @@ class Runner:
         self.last_seen: dict[str, float] = {}
         self.workers: dict[str, Any] = {}
         self.t_launch = time.monotonic()
+        self.aborting = False
         self.threads: dict[str, threading.Thread] = {}
         self.procs: dict[str, subprocess.Popen] = {}
         self.remote_nodes: dict[str, str] = {}
@@ -174,7 +175,14 @@ class Runner:
         return None
 
     # ---- control -------------------------------------------------------------------------------
+    def _repeat_abort(self) -> None:
+        """Workers that connected after an abort was sent never saw it: say it again."""
+        if self.aborting:
+            self._broadcast("abort")
+
     def _broadcast(self, cmd: str, names: list[str] | None = None) -> None:
+        if cmd == "abort":
+            self.aborting = True
         for name in names or list(self.config.nodes):
             if self.states.get(name) in ("done", "error", "aborted"):
                 continue
@@ -332,10 +340,12 @@ class Runner:
         for _name, t in getattr(self, "threads", {}).items():
             while t.is_alive() and time.monotonic() < deadline:
                 self._poll(20)
+                self._repeat_abort()
                 t.join(0.05)
         for _name, p in getattr(self, "procs", {}).items():
             while p.poll() is None and time.monotonic() < deadline:
                 self._poll(20)
+                self._repeat_abort()
                 time.sleep(0.02)
             if p.poll() is None:
                 p.terminate()
