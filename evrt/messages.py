@@ -150,7 +150,7 @@ def _tuples(value: Any) -> Any:
     return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
 
 
-_ARRAY_FIELD = {
+ARRAY_FIELD = {
     "events": "events",
     "tensor": "data",
     "prediction": "scores",
@@ -195,7 +195,7 @@ def encode(message: Any) -> tuple[dict, list[np.ndarray]]:
                       timesteps_max=int(message.timesteps_max))
     elif kind == "eos":
         header["reason"] = message.reason
-    field_name = _ARRAY_FIELD.get(kind)
+    field_name = ARRAY_FIELD.get(kind)
     if field_name is not None:
         array = getattr(message, field_name)
         if hasattr(array, "detach"):  # a torch tensor

@@ -246,6 +246,10 @@ class Runner:
         if cfg.placement == "hosts":
             control_bind = self._plan_remote()
         specs = worker_specs(cfg, self.endpoints)
+        self.local_table: dict = {}
+        if cfg.placement == "threads":
+            for spec in specs:
+                spec.local_table = self.local_table
         self.router = self.ctx.socket(zmq.ROUTER)
         self.router.setsockopt(zmq.LINGER, 0)
         self.router.setsockopt(zmq.ROUTER_MANDATORY, 0)
@@ -364,6 +368,7 @@ class Runner:
                 pass
             client.close()
         self.router.close(0)
+        self.local_table.clear()  # messages left on edges by an abort
         alive_threads = [n for n, t in getattr(self, "threads", {}).items() if t.is_alive()]
         if not alive_threads:
             self.ctx.term()

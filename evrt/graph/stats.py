@@ -27,6 +27,8 @@ class NodeStats:
         self.out_edges: dict[str, dict[str, int]] = {}
         self.queue_depth = 0
         self.lag_ms = 0.0
+        self.first_input = 0.0  # monotonic time of the first input, and of the latest
+        self.last_input = 0.0
 
     def in_edge(self, edge: str) -> dict[str, int]:
         e = self.in_edges.get(edge)
@@ -62,6 +64,7 @@ class NodeStats:
         return {
             "node": self.name,
             "elapsed_s": elapsed,
+            "active_s": self.last_input - self.first_input,
             "msgs_in": self.msgs_in,
             "msgs_out": self.msgs_out,
             "events_in": self.events_in,

@@ -7,6 +7,8 @@ geometry) and the array buffers, sent with `copy=False` and received as zero-cop
 
 from __future__ import annotations
 
+import copy
+import itertools
 import os
 import socket
 import tempfile
@@ -14,10 +16,12 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import orjson
 import zmq
 
-from evrt.messages import decode, encode
+from evrt.events import EventPacket
+from evrt.messages import ARRAY_FIELD, decode, encode, kind_of
 
 
 def _dumps(obj: Any) -> bytes:
@@ -47,8 +51,61 @@ def pack(message: Any, *, seq: int, edge: str, origin: int) -> list[Any]:
     return frames_for(header, buffers, seq=seq, edge=edge)
 
 
-def unpack(frames: list[Any]) -> tuple[dict, Any]:
+# ---- in-process edges (placement "threads") ------------------------------------------------
+# Between threads of one process a message need not be serialised: the socket carries a
+# token and the (header, message) pair waits in the run's table until the consumer takes it.
+# Arrays travel as read-only views, the same guarantee a zero-copy zmq frame gives.
+_TOKENS = itertools.count(1)
+_LOCAL_MARK = b"@"
+
+
+def _read_only(message: Any) -> Any:
+    if type(message) is EventPacket:  # the hot path: no generic copy
+        events = message.events
+        if not events.flags.writeable:
+            return message
+        view = events.view()
+        view.flags.writeable = False
+        return EventPacket.trusted(view, message.geometry, message.stream, message.t_start,
+                                   message.t_end, message.meta)
+    field = ARRAY_FIELD.get(kind_of(message))
+    if field is None:
+        return message
+    array = getattr(message, field)
+    if not isinstance(array, np.ndarray) or not array.flags.writeable:
+        return message
+    view = array.view()
+    view.flags.writeable = False
+    out = copy.copy(message)
+    setattr(out, field, view)
+    return out
+
+
+def local_frames(table: dict, message: Any, header: dict) -> list[bytes]:
+    """Park (header, read-only message) in the run's table; the frame is its token."""
+    token = next(_TOKENS)
+    table[token] = (header, _read_only(message))
+    return [_LOCAL_MARK + token.to_bytes(8, "little")]
+
+
+def take_local(table: dict, token: bytes) -> tuple[dict, Any]:
+    """The (header, message) parked under a received token."""
+    return table.pop(int.from_bytes(token[1:], "little"))
+
+
+def local_discard(table: dict, frames: list[bytes]) -> None:
+    """A local message that was not sent (realtime drop): free its table entry."""
+    table.pop(int.from_bytes(frames[0][1:], "little"), None)
+
+
+def unpack(frames: list[Any], table: dict | None = None) -> tuple[dict, Any]:
     """Multipart frames -> (header, message); arrays view the received frames' memory."""
+    first = frames[0]
+    raw = first.bytes if isinstance(first, zmq.Frame) else first
+    if raw[:1] == _LOCAL_MARK:
+        if table is None:
+            raise ValueError("an in-process token arrived on an edge without a local table")
+        return take_local(table, raw)
     header, buffers = unpack_raw(frames)
     return header, decode(header, buffers)
 

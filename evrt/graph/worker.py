@@ -58,13 +58,15 @@ class WorkerSpec:
     stats_interval: float = 1.0
     bind_input: str | None = None
     curve_keys: str | None = None
+    local_table: dict | None = None  # threads placement: the run's in-process message table
 
 
 class _RealtimeInbox:
     """Drains the input socket on its own thread into a bounded queue; the oldest data is evicted."""
 
-    def __init__(self, sock: zmq.Socket, maxlen: int, stats: NodeStats):
+    def __init__(self, sock: zmq.Socket, maxlen: int, stats: NodeStats, table: dict | None = None):
         self.sock = sock
+        self.table = table
         self.maxlen = maxlen
         self.stats = stats
         self.items: collections.deque = collections.deque()
@@ -86,7 +88,7 @@ class _RealtimeInbox:
                         frames = self.sock.recv_multipart(zmq.NOBLOCK, copy=False)
                     except zmq.Again:
                         break
-                    header, message = transport.unpack(frames)
+                    header, message = transport.unpack(frames, self.table)
                     with self.cond:
                         self.items.append((header, message))
                         if len(self.items) > self.maxlen:
@@ -194,6 +196,7 @@ class Worker:
                 self.stats.latency_ns.append(time.time_ns() - self.origin)
         stream = getattr(message, "stream", None)
         cache = None
+        table = self.spec.local_table
         for out, sock in zip(self.spec.outputs, self.out_socks):
             if not is_eos and out.stream is not None and out.stream != stream:
                 continue
@@ -201,22 +204,33 @@ class Worker:
             self.seq[out.label] = seq + 1
             edge = self.stats.out_edge(out.label)
             edge["offered"] += 1
-            if cache is None:
-                if message is self.forwarding[0]:
-                    # unchanged input: resend the received header and buffers (no encode, no copy)
-                    cache = (dict(self.forwarding[1]), self.forwarding[2])
-                else:
-                    cache = transport.prepare(message, origin=self.origin)
-            frames = transport.frames_for(cache[0], cache[1], seq=seq, edge=out.label)
+            if table is not None:
+                header = {"kind": "eos" if is_eos else "msg", "seq": seq, "edge": out.label,
+                          "origin": self.origin}
+                frames = transport.local_frames(table, message, header)
+            else:
+                if cache is None:
+                    if message is self.forwarding[0]:
+                        # unchanged input: resend the received header and frames (no encode, no copy)
+                        cache = (dict(self.forwarding[1]), self.forwarding[2])
+                    else:
+                        cache = transport.prepare(message, origin=self.origin)
+                frames = transport.frames_for(cache[0], cache[1], seq=seq, edge=out.label)
             if self._send(sock, frames, droppable=(self.spec.flow == "realtime" and not is_eos)):
                 edge["sent"] += 1
             else:
                 edge["dropped"] += 1
+                if table is not None:
+                    transport.local_discard(table, frames)
 
     def _send(self, sock: zmq.Socket, frames: list[Any], *, droppable: bool) -> bool:
+        single = len(frames) == 1
         while True:
             try:
-                sock.send_multipart(frames, flags=zmq.NOBLOCK, copy=False)
+                if single:
+                    sock.send(frames[0], zmq.NOBLOCK)
+                else:
+                    sock.send_multipart(frames, flags=zmq.NOBLOCK, copy=False)
                 return True
             except zmq.Again:
                 if droppable:
@@ -333,6 +347,20 @@ class Worker:
             item = self.inbox.get(POLL_MS / 1000)
             self._check_ctrl_soon()
             return item
+        table = self.spec.local_table
+        if table is not None:  # in-process edge: one small token frame per message
+            sock = self.in_sock
+            try:
+                token = sock.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                self._check_ctrl_soon()
+                if not sock.poll(POLL_MS, zmq.POLLIN):
+                    self._check_ctrl()
+                    self._maybe_stats()
+                    return None
+                token = sock.recv()
+            self._check_ctrl_soon()
+            return transport.take_local(table, token)
         try:
             frames = self.in_sock.recv_multipart(zmq.NOBLOCK, copy=False)
         except zmq.Again:
@@ -352,7 +380,8 @@ class Worker:
     def _run_consumer(self) -> None:
         node = self.node
         if self.spec.flow == "realtime":
-            self.inbox = _RealtimeInbox(self.in_sock, self.spec.queue, self.stats)
+            self.inbox = _RealtimeInbox(self.in_sock, self.spec.queue, self.stats,
+                                        self.spec.local_table)
         while self.pending_eos:
             item = self._next_input()
             if item is None:
@@ -364,6 +393,10 @@ class Worker:
                 self.pending_eos.discard(edge)
                 continue
             self.origin = header.get("origin", 0)
+            now = time.monotonic()
+            if not self.stats.msgs_in:
+                self.stats.first_input = now
+            self.stats.last_input = now
             self.stats.msgs_in += 1
             self.stats.events_in += len(message) if isinstance(message, EventPacket) else 0
             t = time.perf_counter_ns()
