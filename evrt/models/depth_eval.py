@@ -1,96 +1,93 @@
 """Evaluation of a depth model: MVSEC metrics, per-step accuracy, early stop, spike rates, ops, energy.
 
-Operation counts come from what the backend actually ran (`OpCounter`): a convolution whose
-input is spikes costs one accumulate per (input spike x fan-out) — a synaptic operation —
-while a convolution on real values (the input layer, the attention gates) costs a MAC per
-output x kernel element. The ANN twin costs a MAC everywhere. Projected digital energy uses
-45 nm figures (Horowitz, ISSCC 2014): 4.6 pJ per FP32 MAC, 0.9 pJ per FP32 add.
+Operation counts come from what the backend actually ran: a convolution whose input is
+spikes costs one accumulate per (input spike x fan-out) — a synaptic operation — while a
+convolution on real values (the input layer, the attention gates) costs a MAC per output x
+kernel element. The ANN twin costs a MAC everywhere. Energies are projections from the
+backends' cost table (`evrt.backends.energy`), never measurements.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from evrt.backends.base import DigitalBackend, use_backend
+from evrt.backends.base import use_backend
 from evrt.models.depth import DepthNet
 from evrt.models.depth_data import DepthSamples
-from evrt.models.depth_infer import Convergence, DepthPredictor
+from evrt.models.depth_infer import DepthPredictor
 from evrt.models.depth_metrics import MetricAccumulator
 from evrt.snn.functional import reset_counters, reset_net, spike_rates
+from evrt.snn.neuron import LIF
 
-__all__ = ["OpCounter", "evaluate", "format_results", "ops_report", "E_MAC_PJ", "E_ADD_PJ"]
+__all__ = ["evaluate", "format_results", "ops_report"]
 
-E_MAC_PJ = 4.6  # FP32 multiply-accumulate, 45 nm (Horowitz, ISSCC 2014)
-E_ADD_PJ = 0.9  # FP32 add, 45 nm (same source)
-
-
-class OpCounter(DigitalBackend):
-    """Digital backend that also keeps per-layer dense MACs and spike-driven synaptic ops."""
-
-    name = "digital-counting"
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.layer_macs: dict[str, int] = defaultdict(int)
-        self.layer_synops: dict[str, int] = defaultdict(int)
-        self.layer_spiking: dict[str, bool] = {}
-
-    def _record(self, layer: str, spikes: bool, before: tuple[int, int]) -> None:
-        self.layer_macs[layer] += self.counters["macs"] - before[0]
-        self.layer_synops[layer] += self.counters["synops"] - before[1]
-        self.layer_spiking[layer] = spikes
-
-    def linear(self, x, weight, bias, *, layer, spikes=False):
-        before = (self.counters["macs"], self.counters["synops"])
-        out = super().linear(x, weight, bias, layer=layer, spikes=spikes)
-        self._record(layer, spikes, before)
-        return out
-
-    def conv2d(self, x, weight, bias, *, layer, spikes=False, **kw):
-        before = (self.counters["macs"], self.counters["synops"])
-        out = super().conv2d(x, weight, bias, layer=layer, spikes=spikes, **kw)
-        self._record(layer, spikes, before)
-        return out
-
-    def snn_ops(self) -> dict[str, int]:
-        """Accumulates driven by spikes, and MACs of the layers that take real values."""
-        acs = sum(v for k, v in self.layer_synops.items() if self.layer_spiking[k])
-        macs = sum(v for k, v in self.layer_macs.items() if not self.layer_spiking[k])
-        return {"synops": int(acs), "macs": int(macs)}
-
-
-def ops_report(model: DepthNet, samples: DepthSamples, n: int = 4) -> dict[str, Any]:
-    """Spike rates per LIF layer, SNN synaptic ops + MACs vs the ANN twin's MACs, per window."""
-    n = min(n, len(samples))
-    counter = OpCounter()
-    use_backend(model, counter)
-    reset_counters(model)
+def _run(model: DepthNet, backend: Any, samples: DepthSamples, n: int) -> None:
+    use_backend(model, backend)
     with torch.no_grad():
         for i in range(n):
             reset_net(model)
             model(torch.from_numpy(samples.x[i:i + 1]).transpose(0, 1))
-    snn = {k: v / n for k, v in counter.snn_ops().items()}
+
+
+def ops_report(model: DepthNet, samples: DepthSamples, n: int = 2,
+               crossbar: bool = True) -> dict[str, Any]:
+    """Spike rates per LIF layer; SNN synaptic ops + MACs vs the ANN twin's MACs; projected
+    energy per window on the digital and the (ideal) crossbar backend, SNN and ANN twin.
+
+    Energies are projections from `evrt/backends/costs.toml` (45 nm digital, ISAAC-derived
+    crossbar figures), computed from the counters of what actually ran on `n` windows.
+    """
+    from evrt.backends.energy import energy_report, track_neurons
+    from evrt.backends.factory import make_backend
+
+    n = min(n, len(samples))
+    snn = DepthNet(model.cfg, spiking=True).eval()
+    snn.load_state_dict(model.state_dict())
     ann = DepthNet(model.cfg, spiking=False).eval()
-    ann_counter = OpCounter()
-    use_backend(ann, ann_counter)
-    with torch.no_grad():
-        ann(torch.from_numpy(samples.x[:1]).transpose(0, 1))
-    ann_macs = ann_counter.counters["macs"]
-    snn_pj = snn["synops"] * E_ADD_PJ + snn["macs"] * E_MAC_PJ
-    ann_pj = ann_macs * E_MAC_PJ
-    use_backend(model, DigitalBackend())
-    return {
-        "spike_rates": spike_rates(model) if model.spiking else {},
-        "snn_synops_per_window": snn["synops"], "snn_macs_per_window": snn["macs"],
-        "ann_macs_per_window": int(ann_macs),
-        "digital_energy_uj": {"snn": snn_pj * 1e-6, "ann": ann_pj * 1e-6,
-                              "ann_over_snn": ann_pj / snn_pj if snn_pj else None},
+    ann.load_state_dict(model.state_dict())  # same module tree: the twin takes the same tensors
+    digital = make_backend("digital")
+    handles = track_neurons(snn, digital, kinds=(LIF,))
+    reset_counters(snn)
+    _run(snn, digital, samples, n)
+    for h in handles:
+        h.remove()
+    rates = spike_rates(snn)
+    c = digital.counters
+    ann_digital = make_backend("digital")
+    _run(ann, ann_digital, samples, n)
+    out: dict[str, Any] = {
+        "windows": n,
+        "spike_rates": rates,
+        "mean_spike_rate": float(np.mean(list(rates.values()))) if rates else 0.0,
+        "snn_synops_per_window": c["synops"] / n,
+        "snn_macs_per_window": (c["macs"] - c["macs_spiking"]) / n,
+        "snn_dense_macs_per_window": c["macs"] / n,
+        "ann_macs_per_window": ann_digital.counters["macs"] / n,
+        "energy_uj_per_window": {
+            "snn_digital": energy_report(digital, inferences=n).digital_per_inference_pj * 1e-6,
+            "ann_digital": energy_report(ann_digital, inferences=n).digital_dense_per_inference_pj * 1e-6,
+        },
     }
+    if not model.spiking:  # an ANN checkpoint: spike figures from its weights would mean nothing
+        for k in ("spike_rates", "snn_synops_per_window", "snn_macs_per_window",
+                  "snn_dense_macs_per_window"):
+            out.pop(k)
+        out["mean_spike_rate"] = None
+        out["energy_uj_per_window"].pop("snn_digital")
+    if crossbar:
+        for name, net in (("snn", snn), ("ann", ann)) if model.spiking else (("ann", ann),):
+            xb = make_backend("crossbar")
+            hs = track_neurons(net, xb, kinds=(LIF,)) if name == "snn" else []
+            _run(net, xb, samples, 1)
+            for h in hs:
+                h.remove()
+            out["energy_uj_per_window"][f"{name}_crossbar"] = (
+                energy_report(xb, inferences=1).crossbar_per_inference_pj * 1e-6)
+    return out
 
 
 def _plot(path: Path, pred: np.ndarray, gt: np.ndarray, events: np.ndarray, dmax: float) -> None:
@@ -115,7 +112,7 @@ def _plot(path: Path, pred: np.ndarray, gt: np.ndarray, events: np.ndarray, dmax
 
 
 def evaluate(model: DepthNet, samples: DepthSamples, *, early_stop_tol: float | None = None,
-             plots: str | None = None, max_plots: int = 4) -> dict[str, Any]:
+             plots: str | None = None, max_plots: int = 4, crossbar: bool = True) -> dict[str, Any]:
     """Metrics of the final prediction (and per step, and with early stop) over `samples`."""
     model.eval()
     dmax = model.cfg.dmax
@@ -124,7 +121,10 @@ def evaluate(model: DepthNet, samples: DepthSamples, *, early_stop_tol: float | 
     per_step = [MetricAccumulator(max_depth=dmax, cutoffs=(None,)) for _ in range(t_steps)]
     stopped = MetricAccumulator(max_depth=dmax)
     steps_used = []
-    predictor = DepthPredictor(model, early_stop=Convergence(early_stop_tol) if early_stop_tol else None)
+    from evrt.backends.early_stop import ConvergencePolicy
+
+    policy = ConvergencePolicy(tol=early_stop_tol, k=1) if early_stop_tol else None
+    predictor = DepthPredictor(model, early_stop=policy)
     const = MetricAccumulator(max_depth=dmax)
     train_median = float(np.nanmedian(samples.depth))
     if plots:
@@ -159,7 +159,7 @@ def evaluate(model: DepthNet, samples: DepthSamples, *, early_stop_tol: float | 
                                 "max_steps": t_steps,
                                 "timesteps_saved": 1 - float(np.mean(steps_used)) / t_steps,
                                 "metrics": stopped.result()}
-    result["ops"] = ops_report(model, samples)
+    result["ops"] = ops_report(model, samples, crossbar=crossbar)
     return result
 
 
@@ -180,11 +180,15 @@ def format_results(results: dict[str, dict[str, Any]]) -> str:
             lines.append(f"  early stop (tol {es['tolerance']}): {es['mean_steps']:.2f} of "
                          f"{es['max_steps']} steps, {100 * es['timesteps_saved']:.1f}% saved")
         ops = r["ops"]
-        lines.append(f"  ops/window: SNN {ops['snn_synops_per_window']:.3g} synops + "
-                     f"{ops['snn_macs_per_window']:.3g} MACs; ANN {ops['ann_macs_per_window']:.3g} MACs; "
-                     f"45 nm energy SNN {ops['digital_energy_uj']['snn']:.2f} uJ vs ANN "
-                     f"{ops['digital_energy_uj']['ann']:.2f} uJ")
-        if ops["spike_rates"]:
+        if "snn_synops_per_window" in ops:
+            lines.append(f"  ops/window: SNN {ops['snn_synops_per_window']:.3g} synops + "
+                         f"{ops['snn_macs_per_window']:.3g} MACs; ANN twin "
+                         f"{ops['ann_macs_per_window']:.3g} MACs")
+        else:
+            lines.append(f"  ops/window: ANN {ops['ann_macs_per_window']:.3g} MACs")
+        lines.append("  projected energy/window (uJ): " + ", ".join(
+            f"{k} {v:.3f}" for k, v in ops["energy_uj_per_window"].items()))
+        if ops.get("spike_rates"):
             rates = ", ".join(f"{k}={v:.3f}" for k, v in ops["spike_rates"].items())
             lines.append(f"  spike rates: {rates}")
         if "mean_abs_per_step" in r:

@@ -1,15 +1,14 @@
 """Running a trained depth model on one window: weights, backend, early stop by convergence.
 
 `DepthPredictor.predict(x)` feeds the window's T steps one at a time (the network's state
-carries between calls, so this equals the multi-step forward) and stops as soon as the
-prediction has converged: the mean absolute change of the normalised log depth between
-successive steps stays below `tolerance` for `patience` steps in a row. Steps not run are
-compute not spent; `steps_used` says how many ran.
+carries between calls, so this equals the multi-step forward) under the backends'
+`EarlyStopController` with a `ConvergencePolicy`: it stops as soon as the mean absolute
+change of the normalised log depth between successive steps is <= `tol` for `k` steps in a
+row. Steps not run are compute not spent; `steps_used` says how many ran.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ from evrt.errors import ConfigError
 from evrt.models.depth import DepthNet, DepthNetConfig
 from evrt.snn.functional import reset_net
 
-__all__ = ["BUILTIN_WEIGHTS", "load_checkpoint", "save_checkpoint", "DepthPredictor", "Convergence"]
+__all__ = ["BUILTIN_WEIGHTS", "load_checkpoint", "save_checkpoint", "DepthPredictor"]
 
 BUILTIN_WEIGHTS = Path(__file__).with_name("weights") / "depth_scene_snn.pt"
 
@@ -47,39 +46,12 @@ def load_checkpoint(path: str | Path = "builtin", map_location: str = "cpu") -> 
     return model.eval(), ckpt
 
 
-@dataclass
-class Convergence:
-    """Stop when |Δ prediction| (mean over pixels) < tolerance for `patience` successive steps."""
-
-    tolerance: float = 0.01
-    patience: int = 1
-    min_steps: int = 2
-
-    def __post_init__(self) -> None:
-        self.restart()
-
-    def restart(self) -> None:
-        self.previous: torch.Tensor | None = None
-        self.calm = 0
-        self.steps = 0
-        self.changes: list[float] = []
-
-    def update(self, prediction: torch.Tensor) -> bool:
-        """Feed the prediction after one more step; True when the controller says stop."""
-        self.steps += 1
-        if self.previous is not None:
-            change = float((prediction - self.previous).abs().mean())
-            self.changes.append(change)
-            self.calm = self.calm + 1 if change < self.tolerance else 0
-        self.previous = prediction
-        return self.steps >= self.min_steps and self.calm >= self.patience
-
-
 class DepthPredictor:
     """A depth model bound to a backend and an optional convergence early stop."""
 
-    def __init__(self, model: DepthNet, backend: Any = None, early_stop: Convergence | None = None,
-                 device: str = "cpu") -> None:
+    def __init__(self, model: DepthNet, backend: Any = None, early_stop: Any = None,
+                 device: str = "cpu", min_steps: int = 2) -> None:
+        """`early_stop`: a `ConvergencePolicy` (or None to always run all T steps)."""
         from evrt.backends.base import use_backend
 
         self.model = model.to(device).eval()
@@ -88,10 +60,12 @@ class DepthPredictor:
         if backend is not None:
             use_backend(self.model, backend)
         self.early_stop = early_stop
+        self.min_steps = min_steps
+        self.last_result: Any = None
 
     @torch.no_grad()
     def predict(self, x: np.ndarray | torch.Tensor) -> tuple[torch.Tensor, int]:
-        """x [T, 2, H, W] (or [T, B, 2, H, W]) -> (log depth [.., H, W] in [0, 1], steps used)."""
+        """x [T, 2, H, W] (or [T, B, 2, H, W]) -> (log depth [.., H, W] in [0, 1], steps run)."""
         xt = torch.as_tensor(x, dtype=torch.float32, device=self.device)
         batched = xt.dim() == 5
         if not batched:
@@ -101,13 +75,25 @@ class DepthPredictor:
             return self._squeeze(self.model(xt)[-1], batched), xt.shape[0]
         if self.early_stop is None:
             return self._squeeze(self.model(xt)[-1], batched), xt.shape[0]
-        self.early_stop.restart()
-        out = None
-        for t in range(xt.shape[0]):
-            out = self.model(xt[t:t + 1])[-1]
-            if self.early_stop.update(out):
+        from evrt.backends.early_stop import EarlyStopController
+
+        t_max = xt.shape[0]
+        ctl = EarlyStopController(self.early_stop, t_max, xt.shape[1], device=self.device,
+                                  min_steps=min(self.min_steps, t_max), backend=self.backend)
+        outputs: dict[int, torch.Tensor] = {}
+        while not ctl.done:
+            # Every row keeps running until the last one stops (the network's state is not
+            # compacted), so compute is saved exactly only for B = 1 (the node's case); each
+            # row's output is taken at its own stopping step.
+            out = self.model(xt[ctl.t:ctl.t + 1])[-1]  # [B, 1, H, W]
+            for i in ctl.step(out[ctl.active]).tolist():
+                outputs[i] = out[i]
+            if ctl.done:
                 break
-        return self._squeeze(out, batched), t + 1
+        self.last_result = ctl.result()
+        y = torch.stack([outputs[i] for i in range(xt.shape[1])])
+        steps = int(self.last_result.steps.max())
+        return self._squeeze(y, batched), steps
 
     @staticmethod
     def _squeeze(y: torch.Tensor, batched: bool) -> torch.Tensor:
