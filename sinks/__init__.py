@@ -9,4 +9,5 @@ NODES = {
     "callback": "evrt.sinks.basic:CallbackSink",
     "npz": "evrt.sinks.npz:NpzSink",
     "zmq_pub": "evrt.sinks.publisher:ZmqPublisherSink",
+    "depth_png": "evrt.sinks.depth_png:DepthPngSink",
 }
