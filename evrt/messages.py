@@ -6,8 +6,9 @@ carried as separate buffers so transport can send them without copying.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 

@@ -7,7 +7,7 @@ from typing import Any
 from evrt.graph import registry
 from evrt.graph.config import GraphConfig, NodeSpec
 from evrt.graph.node import Node
-from evrt.graph.runner import RunResult, Runner
+from evrt.graph.runner import Runner, RunResult
 
 
 class Graph:
@@ -31,13 +31,13 @@ class Graph:
         inputs = [inputs] if isinstance(inputs, str) else list(inputs or [])
         if isinstance(node, Node):
             self.instances[name] = node
-            self.config.nodes[name] = NodeSpec(name, type(node), {}, inputs, host)
+            self.config.nodes[name] = NodeSpec(name, type(node), {}, inputs, host, prebuilt=True)
             return self
         cls = registry.resolve(node, node=name)
         if cls.__name__ == "CallbackSink" or any(callable(v) for v in params.values()):
             # Python objects cannot be described in TOML: build now, run as an instance.
             self.instances[name] = registry.build(node, params, node=name)
-            self.config.nodes[name] = NodeSpec(name, cls, {}, inputs, host)
+            self.config.nodes[name] = NodeSpec(name, cls, {}, inputs, host, prebuilt=True)
             return self
         self.config.nodes[name] = NodeSpec(name, node, dict(params), inputs, host)
         return self

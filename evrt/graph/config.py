@@ -51,6 +51,7 @@ class NodeSpec:
     params: dict[str, Any] = field(default_factory=dict)
     inputs: list[str] = field(default_factory=list)
     host: str | None = None
+    prebuilt: bool = False  # a ready Node object from the Python API: params already applied
 
 
 @dataclass
@@ -110,7 +111,8 @@ class GraphConfig:
             raise ConfigError("the graph has no nodes: add a [nodes.NAME] table")
         for spec in self.nodes.values():
             cls = registry.resolve(spec.type, node=spec.name)
-            registry.validate_params(cls, spec.params, node=spec.name)
+            if not spec.prebuilt:
+                registry.validate_params(cls, spec.params, node=spec.name)
             for ref in spec.inputs:
                 producer = ref.partition(":")[0]
                 if producer not in self.nodes:
@@ -151,7 +153,7 @@ def from_dict(data: dict[str, Any], *, overrides: list[str] | None = None,
     nodes_data = {k: dict(v) for k, v in data.get("nodes", {}).items()}
     for key in data:
         if key not in ("graph", "nodes"):
-            raise ConfigError(f"unknown top-level table; expected [graph] and [nodes.NAME]", key=key)
+            raise ConfigError("unknown top-level table; expected [graph] and [nodes.NAME]", key=key)
     graph = dict(data.get("graph", {}))
     for o in overrides or []:
         target, eq, value = o.partition("=")

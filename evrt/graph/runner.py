@@ -252,11 +252,11 @@ class Runner:
 
     def _shutdown(self) -> None:
         deadline = time.monotonic() + self.config.stop_timeout
-        for name, t in getattr(self, "threads", {}).items():
+        for _name, t in getattr(self, "threads", {}).items():
             while t.is_alive() and time.monotonic() < deadline:
                 self._poll(20)
                 t.join(0.05)
-        for name, p in getattr(self, "procs", {}).items():
+        for _name, p in getattr(self, "procs", {}).items():
             while p.is_alive() and time.monotonic() < deadline:
                 self._poll(20)
                 p.join(0.05)

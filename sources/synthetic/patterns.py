@@ -169,7 +169,7 @@ class PatternSource(Source):
             return
         pending: list[np.ndarray] = []
         count = 0
-        for _a, b, ev in self.windows():
+        for _a, _b, ev in self.windows():
             pending.append(ev)
             count += ev.size
             while count >= self.packet_events:
