@@ -72,7 +72,8 @@ def test_streaming_predictor_equals_the_full_run_and_weights_load(checkpoint):
     from evrt.backends.early_stop import ConvergencePolicy
 
     full, steps = DepthPredictor(model).predict(x)
-    never, steps2 = DepthPredictor(model, early_stop=ConvergencePolicy(tol=0.0, k=1)).predict(x)
+    never_met = ConvergencePolicy(tol=-1.0, k=1)  # a negative tolerance is never met
+    never, steps2 = DepthPredictor(model, early_stop=never_met).predict(x)
     assert steps == steps2 == 4 and torch.allclose(full, never, atol=1e-6)
     with pytest.raises(ConfigError, match="does not exist"):
         load_checkpoint("/nonexistent.pt")
