@@ -2,7 +2,9 @@
 
 Each window of events is encoded exactly as the model was trained (representation, steps,
 spatial scale: stored in the checkpoint), then fed step by step to MSS-DepthNet with early
-stop by convergence (`early_stop_tol` > 0). Output: one `TensorMsg` per window, stream
+stop by convergence (`early_stop_tol` > 0). Encoded `spike_tensor` / `cumulative_stack`
+tensors are accepted too when they match the training representation; other tensors (a
+source's ground-truth depth, say) are ignored. Output: one `TensorMsg` per window, stream
 `depth`, data float32 [H/scale, W/scale] metres, meta with timesteps used / available.
 
     [nodes.depth]
@@ -96,7 +98,7 @@ class DepthNode(Node):
         if isinstance(message, EventPacket):
             self.geometry = message.geometry
             return self._run_windows(self.windower.push(message))
-        if isinstance(message, TensorMsg):
+        if isinstance(message, TensorMsg) and "encoder" in message.meta:
             return [self._predict(self._from_tensor(message), message.t_start, message.t_end,
                                   int(message.meta.get("events", 0)))]
         return None
