@@ -10,4 +10,5 @@ NODES = {
     "npz": "evrt.sinks.npz:NpzSink",
     "zmq_pub": "evrt.sinks.publisher:ZmqPublisherSink",
     "depth_png": "evrt.sinks.depth_png:DepthPngSink",
+    "dv_server": "evrt.sinks.dv_network:DvNetworkSink",
 }
