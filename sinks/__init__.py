@@ -11,6 +11,7 @@ NODES = {
     "aedat4": "evrt.sinks.aedat4:Aedat4Sink",
     "hdf5": "evrt.sinks.hdf5:Hdf5Sink",
     "zmq_pub": "evrt.sinks.publisher:ZmqPublisherSink",
+    "depth_png": "evrt.sinks.depth_png:DepthPngSink",
     "dv_server": "evrt.sinks.dv_network:DvNetworkSink",
     "viewer": "evrt.sinks.viewer.node:ViewerSink",
     "png": "evrt.sinks.offline:PngSink",

@@ -10,4 +10,6 @@ COMMANDS = [
     "evrt.commands.dataset",
     "evrt.commands.view",
     "evrt.commands.plot_stats",
+    "evrt.commands.train",
+    "evrt.commands.evaluate",
 ]
