@@ -83,3 +83,17 @@ def test_demo_config_is_valid():
 
     cfg = config.load(Path(__file__).resolve().parents[1] / "configs" / "demo.toml")
     assert cfg.order()[0] == "source"
+
+
+def test_demo_runs_end_to_end_and_writes_depth_maps(tmp_path):
+    from pathlib import Path
+
+    from evrt.graph.runner import Runner
+
+    demo = Path(__file__).resolve().parents[1] / "configs" / "demo.toml"
+    cfg = config.load(demo, [f"png.directory={str(tmp_path)!r}", "png.video=''",
+                             "source.duration=0.1"])
+    result = Runner(cfg).run()
+    assert result.status == "completed"
+    assert result.nodes["depth"]["msgs_out"] == 2  # one depth map per 50 ms window (as trained)
+    assert len(list(tmp_path.glob("*.png"))) == 2
