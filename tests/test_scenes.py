@@ -10,7 +10,7 @@ import pytest
 from evrt import Graph
 from evrt.cli import main as cli
 from evrt.errors import FormatError
-from evrt.events import EventPacket, Geometry
+from evrt.events import EventPacket, Geometry, concat_events
 from evrt.graph.node import Sink
 from evrt.messages import Frame, TensorMsg
 from evrt.sources.synthetic.depth_scene import (
@@ -30,7 +30,6 @@ from evrt.sources.synthetic.digits import (
     screen,
     split_indices,
 )
-from evrt.sources.synthetic.simulator import join_events
 from evrt.sources.synthetic.store import StoredDataset
 
 
@@ -156,7 +155,7 @@ def test_depth_scene_source_streams_events_depth_and_frames() -> None:
     assert finite.min() > 0.5 and finite.max() < 60
     assert [(p.t_start, p.t_end) for p in packets] == [
         (a, a + 25_000 + (a == 175_000)) for a in range(0, 200_000, 25_000)]
-    ev = join_events([p.events for p in packets])
+    ev = concat_events([p.events for p in packets])
     assert ev.size > 1000 and (np.diff(ev["t"]) >= 0).all()
     for p in packets:
         assert p.events.size == 0 or (p.t_start <= p.events["t"].min() and p.events["t"].max() < p.t_end)

@@ -174,10 +174,9 @@ def test_bad_input_gets_evrt_errors() -> None:
 
 def test_frames_to_events_node_matches_the_simulator_and_tiles_time() -> None:
     from evrt import Graph
-    from evrt.events import EventPacket
+    from evrt.events import EventPacket, concat_events
     from evrt.graph.node import Sink, Source
     from evrt.messages import Frame
-    from evrt.sources.synthetic.simulator import join_events
 
     g = Geometry(30, 20)
     rng = np.random.default_rng(3)
@@ -208,4 +207,4 @@ def test_frames_to_events_node_matches_the_simulator_and_tiles_time() -> None:
     for p in packets:
         assert p.events.size == 0 or (p.t_start <= p.events["t"].min() and p.events["t"].max() < p.t_end)
     expected = simulate_frames(frames, times, seed=7, sigma=0.05)
-    assert join_events([p.events for p in packets]).tobytes() == expected.tobytes()
+    assert concat_events([p.events for p in packets]).tobytes() == expected.tobytes()

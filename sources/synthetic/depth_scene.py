@@ -24,10 +24,10 @@ import numpy as np
 from numba import njit
 
 from evrt.errors import ConfigError
-from evrt.events import EventPacket, Geometry
+from evrt.events import EventPacket, Geometry, concat_events
 from evrt.graph.node import Source
 from evrt.messages import Frame, TensorMsg
-from evrt.sources.synthetic.simulator import EventSimulator, join_events, simulate_render
+from evrt.sources.synthetic.simulator import EventSimulator, simulate_render
 
 DEFAULT_SIM = dict(contrast_on=0.2, contrast_off=0.2, sigma=0.03, refractory_us=100.0,
                    shot_noise_rate=0.1, leak_rate=0.05)
@@ -498,7 +498,7 @@ def simulate_scene(scene: Scene, duration_us: int, *, seed: int = 0, depth_rate:
                                        dt_min_us=50, dt_max_us=5_000))
         while win_a < duration_us and min(win_a + window_us, duration_us) <= c1:
             win_b = min(win_a + window_us, duration_us)
-            buf = join_events(pending)
+            buf = concat_events(pending)
             cut = buf.shape[0] if win_b == duration_us else int(
                 np.searchsorted(buf["t"], win_b, side="left"))
             out = [s for s in samples if s[0] <= win_b]
@@ -522,7 +522,7 @@ def depth_clip(scene: int = 0, *, seed: int = 0, duration: float = 1.0, depth_ra
         for t, depth, _img in samples:
             ts.append(t)
             maps.append(depth)
-    return join_events(parts), np.array(ts, np.int64), np.stack(maps)
+    return concat_events(parts), np.array(ts, np.int64), np.stack(maps)
 
 
 def _sim_seed(seed: int, scene: int) -> int:

@@ -12,10 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from evrt.events import EventPacket, Geometry
+from evrt.events import EventPacket, Geometry, concat_events
 from evrt.graph.node import Node
 from evrt.messages import Frame
-from evrt.sources.synthetic.simulator import EventSimulator, join_events
+from evrt.sources.synthetic.simulator import EventSimulator
 
 
 class FramesToEvents(Node):
@@ -44,7 +44,7 @@ class FramesToEvents(Node):
             self.carry = self.sim.feed(message.image, message.t_start)
             return
         t0 = self.sim.t
-        events = join_events([self.carry, self.sim.feed(message.image, message.t_start)])
+        events = concat_events([self.carry, self.sim.feed(message.image, message.t_start)])
         cut = int(np.searchsorted(events["t"], message.t_start, side="left"))
         self.carry = events[cut:]
         yield EventPacket(events[:cut], self.sim.geometry, self.stream, t0, message.t_start)

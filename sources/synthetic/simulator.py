@@ -31,7 +31,7 @@ import numpy as np
 from numba import njit
 
 from evrt.errors import ConfigError, EventDataError
-from evrt.events import EVENT_DTYPE, Geometry
+from evrt.events import EVENT_DTYPE, Geometry, concat_events
 
 
 @njit(cache=True, nogil=True)
@@ -115,22 +115,6 @@ def _crossings(x, lin0, lin1, t0, t1, c_on, c_off, leak_slope, last_t, refractor
             tcur = tc
         x[i] = xi + s * (t1 - tcur)
     return k
-
-
-def join_events(parts: list[np.ndarray]) -> np.ndarray:
-    """Concatenate event arrays into a zeroed buffer, field by field.
-
-    `np.concatenate` leaves the 3 padding bytes of each record uninitialised for large
-    arrays, which would break bit-for-bit determinism of `tobytes()`; this never does.
-    """
-    out = np.zeros(sum(p.shape[0] for p in parts), EVENT_DTYPE)
-    a = 0
-    for p in parts:
-        b = a + p.shape[0]
-        for name in ("t", "x", "y", "p"):
-            out[name][a:b] = p[name]
-        a = b
-    return out
 
 
 def to_intensity(image: np.ndarray) -> np.ndarray:
@@ -307,7 +291,7 @@ def simulate_frames(frames: np.ndarray, times_us: np.ndarray, *, seed: int = 0,
         raise EventDataError(f"expected frames [N, H, W] with N timestamps, got {frames.shape} "
                              f"and {times_us.shape}")
     sim = EventSimulator(Geometry(frames.shape[2], frames.shape[1]), seed=seed, **params)
-    return join_events([sim.feed(f, t) for f, t in zip(frames, times_us, strict=True)])
+    return concat_events([sim.feed(f, t) for f, t in zip(frames, times_us, strict=True)])
 
 
 def simulate_render(sim: EventSimulator, render: Callable[[int], np.ndarray], t0: int, t1: int, *,
@@ -358,4 +342,4 @@ def simulate_render(sim: EventSimulator, render: Callable[[int], np.ndarray], t0
             dt = dt_max_us if rate == 0 else max_log_step * c / rate
         lin_prev = sim.lin
         t = nxt
-    return join_events(out)
+    return concat_events(out)
