@@ -3,4 +3,6 @@
 COMMANDS = [
     "evrt.commands.run",
     "evrt.commands.nodes",
+    "evrt.commands.train",
+    "evrt.commands.eval",
 ]

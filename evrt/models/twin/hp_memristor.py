@@ -12,8 +12,8 @@ x -> 0 (no terminal-state lock). Defaults: D = 10 nm, mu_v = 1e-14 m^2/(V s),
 R_on = 100 ohm, R_off = 16 kohm (PAPERS.md; the twin paper's own values are not public).
 
 The state is integrated as x = w/D with classical RK4 on a fine sub-grid and then clipped
-to the physical range [0, 1] (hard walls: the dopant front cannot leave the film). All
-drives of a batch are integrated together (numpy, vectorised over the batch).
+to the physical range [0, 1] (hard walls: the dopant front cannot leave the film). The
+waveforms are evaluated vectorised (numpy); the RK4 loop is a numba kernel over the batch.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from numba import njit
 
 from evrt.errors import ConfigError
 
@@ -197,21 +198,53 @@ def simulate(drives: list[Drive] | Drive, duration: float, dt: float, *,
     fine = np.arange((n - 1) * substeps * 2 + 1) * (h / 2)  # every half sub-step
     v_fine = np.stack([d.voltage(fine) for d in drives])  # [B, 2S+1]
     b = len(drives)
-    x = np.full(b, params.x0 if x0 is None else 0.0, dtype=float)
+    x = np.full(b, params.x0, dtype=float)
     if x0 is not None:
         x[:] = x0
-    xs = np.empty((b, n))
-    xs[:, 0] = x
-    f = params.dxdt
-    for s in range((n - 1) * substeps):
-        v0, vm, v1 = v_fine[:, 2 * s], v_fine[:, 2 * s + 1], v_fine[:, 2 * s + 2]
-        k1 = f(x, v0)
-        k2 = f(np.clip(x + 0.5 * h * k1, 0, 1), vm)
-        k3 = f(np.clip(x + 0.5 * h * k2, 0, 1), vm)
-        k4 = f(np.clip(x + h * k3, 0, 1), v1)
-        x = np.clip(x + h / 6.0 * (k1 + 2 * k2 + 2 * k3 + k4), 0.0, 1.0)
-        if (s + 1) % substeps == 0:
-            xs[:, (s + 1) // substeps] = x
+    if not (np.all(x >= 0) and np.all(x <= 1)):
+        raise ConfigError("initial states x0 = w0/D must lie in [0, 1]", key="x0")
+    xs = _rk4_clipped(np.ascontiguousarray(v_fine, dtype=np.float64), x, params.k, params.R_on,
+                      params.R_off, WINDOWS.index(params.window), int(params.p), h, substeps, n)
     v = v_fine[:, :: 2 * substeps]
     i = v / params.memristance(xs)
     return Trajectory(t=t, v=v, i=i, x=xs, params=params)
+
+
+@njit(cache=True, nogil=True)
+def _dxdt(x: float, v: float, k: float, r_on: float, r_off: float, window: int, p: int) -> float:
+    i = v / (r_on * x + r_off * (1.0 - x))
+    if window == 0:
+        f = 1.0
+    elif window == 1:
+        f = 1.0 - (2.0 * x - 1.0) ** (2 * p)
+    else:
+        f = 1.0 - (x - (1.0 if i < 0 else 0.0)) ** (2 * p)
+    return k * i * f
+
+
+@njit(cache=True, nogil=True)
+def _clip01(x: float) -> float:
+    return min(max(x, 0.0), 1.0)
+
+
+@njit(cache=True, nogil=True)
+def _rk4_clipped(v_fine: np.ndarray, x0: np.ndarray, k: float, r_on: float, r_off: float,
+                 window: int, p: int, h: float, substeps: int, n: int) -> np.ndarray:
+    """RK4 of every drive (rows of v_fine, sampled every h/2), state clipped to [0, 1] after each
+    stage and step; returns x at every `substeps`-th step, shape [B, n]. Same maths as
+    `HPParams.dxdt` (window codes follow `WINDOWS`)."""
+    b = v_fine.shape[0]
+    xs = np.empty((b, n))
+    for r in range(b):
+        x = x0[r]
+        xs[r, 0] = x
+        for s in range((n - 1) * substeps):
+            v0, vm, v1 = v_fine[r, 2 * s], v_fine[r, 2 * s + 1], v_fine[r, 2 * s + 2]
+            k1 = _dxdt(x, v0, k, r_on, r_off, window, p)
+            k2 = _dxdt(_clip01(x + 0.5 * h * k1), vm, k, r_on, r_off, window, p)
+            k3 = _dxdt(_clip01(x + 0.5 * h * k2), vm, k, r_on, r_off, window, p)
+            k4 = _dxdt(_clip01(x + h * k3), v1, k, r_on, r_off, window, p)
+            x = _clip01(x + h / 6.0 * (k1 + 2.0 * k2 + 2.0 * k3 + k4))
+            if (s + 1) % substeps == 0:
+                xs[r, (s + 1) // substeps] = x
+    return xs

@@ -30,14 +30,18 @@ METHODS = ("euler", "rk4")
 class MLPField(nn.Module):
     """f(h, u) = scale_out * MLP((h - shift_h)/scale_h, (u - shift_u)/scale_u) with tanh.
 
+    With `gate_input` (scalar inputs only) the field is u_n * MLP(...), u_n the normalised input.
+
     The affine normalisations are fixed buffers (they fold into the first layer's weights
     and the last layer's weights on hardware); only the MLP is trained.
     """
 
-    def __init__(self, state_dim: int, input_dim: int = 0, hidden: Sequence[int] = (32, 32)):
+    def __init__(self, state_dim: int, input_dim: int = 0, hidden: Sequence[int] = (32, 32),
+                 gate_input: bool = False):
         super().__init__()
+        self.gate_input = bool(gate_input and input_dim == 1)
         dims = [state_dim + input_dim, *hidden, state_dim]
-        self.layers = nn.ModuleList(BackendLinear(a, b) for a, b in zip(dims[:-1], dims[1:]))
+        self.layers = nn.ModuleList(BackendLinear(a, b) for a, b in zip(dims[:-1], dims[1:], strict=True))
         self.state_dim, self.input_dim = state_dim, input_dim
         self.register_buffer("shift_h", torch.zeros(state_dim))
         self.register_buffer("scale_h", torch.ones(state_dim))
@@ -61,7 +65,12 @@ class MLPField(nn.Module):
         return z
 
     def forward(self, h: torch.Tensor, u: torch.Tensor | None = None) -> torch.Tensor:
-        return self.mlp(self.features(h, u)) * self.scale_out
+        out = self.mlp(self.features(h, u)) * self.scale_out
+        if self.gate_input and u is not None:
+            # dh/dt = u * g(h, u): the state moves only while an input is applied (one analogue
+            # multiply per state; for the HP memristor no voltage means no current, no drift)
+            out = out * (u - self.shift_u[:1]) / self.scale_u[:1]
+        return out
 
 
 class StencilField(nn.Module):
@@ -74,7 +83,7 @@ class StencilField(nn.Module):
     def __init__(self, offsets: Sequence[int] = (-2, -1, 0, 1), hidden: Sequence[int] = (64, 64)):
         super().__init__()
         dims = [len(offsets), *hidden, 1]
-        self.layers = nn.ModuleList(BackendLinear(a, b) for a, b in zip(dims[:-1], dims[1:]))
+        self.layers = nn.ModuleList(BackendLinear(a, b) for a, b in zip(dims[:-1], dims[1:], strict=True))
         self.offsets = tuple(int(o) for o in offsets)
         self.input_dim = 0
         self.register_buffer("shift_h", torch.zeros(1))
@@ -147,7 +156,7 @@ class _Driven(nn.Module):
         t = self.t
         k = int(torch.clamp(torch.searchsorted(t, tq.detach().reshape(1), right=True) - 1,
                             0, t.numel() - 2).item())
-        a = ((tq - t[k]) / (t[k + 1] - t[k])).clamp(0.0, 1.0)
+        a = (tq - t[k]) / (t[k + 1] - t[k])  # not clamped: dopri5 may step past the end
         return self.field(h, torch.lerp(self.u[..., k, :], self.u[..., k + 1, :], a))
 
 

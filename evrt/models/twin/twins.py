@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from evrt.backends.base import BackendLinear
 from evrt.errors import ConfigError, FormatError
 from evrt.models.twin import hp_memristor as hp
 from evrt.models.twin import lorenz96 as l96
@@ -31,7 +32,9 @@ from evrt.models.twin.metrics import nrmse, valid_prediction_time
 from evrt.models.twin.node_ode import MLPField, StencilField, odeint_adaptive, odeint_fixed
 
 KINDS = ("hp", "lorenz96")
-Progress = Callable[[int, int, float], None]
+Progress = Callable[[str, int, int, float], None]
+"""progress(stage, iteration, iterations, recent loss); stage is "pretrain" or "solver"."""
+Checkpoint = Callable[["Twin"], None]
 
 
 # ---------------------------------------------------------------- configuration
@@ -44,9 +47,11 @@ class HPTwinConfig:
     duration: float = 4.0  # s per drive
     dt: float = 0.01  # s between samples
     hidden: tuple[int, ...] = (32, 32)
+    gate_input: bool = True  # dx/dt = v * g(x, v): no voltage, no drift (see node_ode.MLPField)
+    weight_noise: float = 0.0  # noise-aware training: N(0, (weight_noise * max|W|)^2) per step
     n_random_train: int = 24
     chunk: int = 40  # samples per training window
-    pretrain_iters: int = 2000
+    pretrain_iters: int = 3000
     iters: int = 300
     lr: float = 3e-3
     batch: int = 64
@@ -60,9 +65,10 @@ class LorenzTwinConfig:
     dt: float = 0.01
     train_time: float = 100.0
     hidden: tuple[int, ...] = (64, 64)
+    weight_noise: float = 0.0
     chunk: int = 10
-    pretrain_iters: int = 2000
-    iters: int = 300
+    pretrain_iters: int = 3000
+    iters: int = 200
     lr: float = 2e-3
     batch: int = 32
     seed: int = 0
@@ -115,7 +121,7 @@ def hp_x0(n: int, seed: int) -> np.ndarray:
 
 def build(kind: str, cfg: Any) -> nn.Module:
     if kind == "hp":
-        return MLPField(1, 1, cfg.hidden)
+        return MLPField(1, 1, cfg.hidden, gate_input=cfg.gate_input)
     if kind == "lorenz96":
         return StencilField((-2, -1, 0, 1), cfg.hidden)
     raise ConfigError(f"twin kind must be one of {KINDS}, got {kind!r}", key="kind")
@@ -185,20 +191,45 @@ def load(path: str | Path | None = None, kind: str | None = None) -> Twin:
 # ---------------------------------------------------------------- training
 
 
+def _perturb(model: nn.Module, sigma: float, gen: torch.Generator) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Add N(0, (sigma max|W|)^2) to every backend layer's weight in place (noise-aware
+    training, as for programming noise); returns what to subtract afterwards."""
+    added = []
+    if sigma <= 0:
+        return added
+    with torch.no_grad():
+        for layer in model.modules():
+            if isinstance(layer, BackendLinear):
+                noise = torch.randn(layer.weight.shape, generator=gen) * sigma * layer.weight.abs().max()
+                layer.weight.add_(noise)
+                added.append((layer.weight, noise))
+    return added
+
+
+def _restore(added: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
+    with torch.no_grad():
+        for weight, noise in added:
+            weight.sub_(noise)
+
+
 def _fit(model: nn.Module, sample: Callable[[np.random.Generator], tuple], iters: int, lr: float,
-         seed: int, progress: Progress | None, loss_weight: torch.Tensor | None = None) -> list[float]:
+         seed: int, progress: Callable[[int, int, float], None] | None, loss_weight: torch.Tensor | None = None,
+         weight_noise: float = 0.0) -> list[float]:
     """Adam on the multiple-shooting loss; `sample` gives (h0, t, u, target)."""
     rng = np.random.default_rng(seed)
+    gen = torch.Generator().manual_seed(seed + 7)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, iters, eta_min=lr * 0.03)
     history = []
     for it in range(iters):
         h0, t, u, target = sample(rng)
+        added = _perturb(model, weight_noise, gen)
         pred = odeint_fixed(model, h0, t, u, method="rk4")
         err = (pred - target) if loss_weight is None else (pred - target) * loss_weight
         loss = (err**2).mean()
         opt.zero_grad()
         loss.backward()
+        _restore(added)
         opt.step()
         sched.step()
         history.append(float(loss.detach()))
@@ -208,7 +239,9 @@ def _fit(model: nn.Module, sample: Callable[[np.random.Generator], tuple], iters
 
 
 def _pretrain(model: nn.Module, h: torch.Tensor, u: torch.Tensor | None, dhdt: torch.Tensor,
-              iters: int, lr: float, batch: int, seed: int, progress: Progress | None) -> float:
+              iters: int, lr: float, batch: int, seed: int,
+              progress: Callable[[int, int, float], None] | None,
+              weight_noise: float = 0.0) -> float:
     """Derivative matching (gradient matching on finite-difference derivatives): a cheap start
     for the solver-based fit. Rows of h, u, dhdt are samples."""
     gen = torch.Generator().manual_seed(seed)
@@ -217,23 +250,42 @@ def _pretrain(model: nn.Module, h: torch.Tensor, u: torch.Tensor | None, dhdt: t
     loss = torch.tensor(0.0)
     for it in range(iters):
         idx = torch.randint(0, h.shape[0], (batch,), generator=gen)
+        added = _perturb(model, weight_noise, gen)
         pred = model(h[idx], None if u is None else u[idx])
         loss = (((pred - dhdt[idx]) / scale) ** 2).mean()
         opt.zero_grad()
         loss.backward()
+        _restore(added)
         opt.step()
         if progress is not None:
             progress(it + 1, iters, float(loss.detach()))
     return float(loss.detach())
 
 
-def train_hp(cfg: HPTwinConfig, progress: Progress | None = None) -> Twin:
+def _hooks(kind: str, cfg: Any, model: nn.Module, progress: Progress | None,
+           checkpoint: Checkpoint | None, every: int):
+    """Per-stage callbacks that report progress and write a checkpoint every `every` steps."""
+
+    def make(stage: str):
+        def hook(it: int, n: int, loss: float) -> None:
+            if progress is not None:
+                progress(stage, it, n, loss)
+            if checkpoint is not None and (it % every == 0 or it == n):
+                checkpoint(Twin(kind, cfg, model, {"checkpoint": f"{stage} {it}/{n}"}))
+        return hook
+
+    return make("pretrain"), make("solver")
+
+
+def train_hp(cfg: HPTwinConfig, progress: Progress | None = None,
+             checkpoint: Checkpoint | None = None, checkpoint_every: int = 500) -> Twin:
     torch.manual_seed(cfg.seed)
     drives = hp_train_drives(cfg)
     traj = hp_simulate(cfg, drives, hp_x0(len(drives), cfg.seed))
     x = torch.tensor(traj.x, dtype=torch.float32)  # [B, T]
     v = torch.tensor(traj.v, dtype=torch.float32)
     model = build("hp", cfg)
+    pre_hook, fit_hook = _hooks("hp", cfg, model, progress, checkpoint, checkpoint_every)
     dxdt = np.gradient(traj.x, cfg.dt, axis=1)
     model.shift_h.fill_(0.5)
     model.scale_h.fill_(0.25)
@@ -244,7 +296,7 @@ def train_hp(cfg: HPTwinConfig, progress: Progress | None = None) -> Twin:
     started = time.perf_counter()
     pre_loss = _pretrain(model, x.reshape(-1, 1), v.reshape(-1, 1),
                          torch.tensor(dxdt.reshape(-1, 1), dtype=torch.float32),
-                         cfg.pretrain_iters, cfg.lr, 1024, cfg.seed, progress)
+                         cfg.pretrain_iters, cfg.lr, 1024, cfg.seed, pre_hook, cfg.weight_noise)
 
     def sample(rng: np.random.Generator):
         b = rng.integers(0, x.shape[0], cfg.batch)
@@ -254,11 +306,11 @@ def train_hp(cfg: HPTwinConfig, progress: Progress | None = None) -> Twin:
         xs, vs = x[bb, idx], v[bb, idx]
         return xs[:, :1], t, vs[..., None], xs[..., None]
 
-    hist = _fit(model, sample, cfg.iters, cfg.lr, cfg.seed, progress,
-                torch.tensor(1.0 / span))
+    hist = _fit(model, sample, cfg.iters, cfg.lr, cfg.seed, fit_hook,
+                torch.tensor(1.0 / span), cfg.weight_noise)
     info = {"pretrain_loss": pre_loss, "train_seconds": round(time.perf_counter() - started, 1), "final_loss": hist[-1] if hist else None,
             "train_drives": [d.describe() for d in drives[:6]] + [f"{len(drives) - 6} random drives"],
-            "torch": torch.__version__}
+            "torch": str(torch.__version__)}
     model.eval()
     return Twin("hp", cfg, model, info)
 
@@ -268,11 +320,13 @@ def lorenz_data(cfg: LorenzTwinConfig, time_units: float, seed: int) -> np.ndarr
     return l96.integrate(x0, int(round(time_units / cfg.dt)), cfg.dt, forcing=cfg.forcing)
 
 
-def train_lorenz(cfg: LorenzTwinConfig, progress: Progress | None = None) -> Twin:
+def train_lorenz(cfg: LorenzTwinConfig, progress: Progress | None = None,
+                 checkpoint: Checkpoint | None = None, checkpoint_every: int = 500) -> Twin:
     torch.manual_seed(cfg.seed)
     data = lorenz_data(cfg, cfg.train_time, cfg.seed)  # [T, N]
     traj = torch.tensor(data, dtype=torch.float32)
     model = build("lorenz96", cfg)
+    pre_hook, fit_hook = _hooks("lorenz96", cfg, model, progress, checkpoint, checkpoint_every)
     model.shift_h.fill_(float(data.mean()))
     model.scale_h.fill_(float(data.std()))
     model.scale_out.fill_(float(np.std(l96.tendency(data, cfg.forcing))))
@@ -281,7 +335,7 @@ def train_lorenz(cfg: LorenzTwinConfig, progress: Progress | None = None) -> Twi
     started = time.perf_counter()
     dxdt = np.gradient(data, cfg.dt, axis=0, edge_order=2)
     pre_loss = _pretrain(model, traj, None, torch.tensor(dxdt, dtype=torch.float32),
-                         cfg.pretrain_iters, cfg.lr, 256, cfg.seed, progress)
+                         cfg.pretrain_iters, cfg.lr, 256, cfg.seed, pre_hook, cfg.weight_noise)
 
     def sample(rng: np.random.Generator):
         s = rng.integers(0, traj.shape[0] - cfg.chunk - 1, cfg.batch)
@@ -289,15 +343,19 @@ def train_lorenz(cfg: LorenzTwinConfig, progress: Progress | None = None) -> Twi
         seg = traj[idx]  # [B, L+1, N]
         return seg[:, 0], t, None, seg
 
-    hist = _fit(model, sample, cfg.iters, cfg.lr, cfg.seed, progress, torch.tensor(1.0 / sigma))
+    hist = _fit(model, sample, cfg.iters, cfg.lr, cfg.seed, fit_hook, torch.tensor(1.0 / sigma),
+                cfg.weight_noise)
     info = {"pretrain_loss": pre_loss, "train_seconds": round(time.perf_counter() - started, 1), "final_loss": hist[-1] if hist else None,
-            "train_time_units": cfg.train_time, "sigma": sigma, "torch": torch.__version__}
+            "train_time_units": cfg.train_time, "sigma": sigma, "torch": str(torch.__version__)}
     model.eval()
     return Twin("lorenz96", cfg, model, info)
 
 
-def train(kind: str, cfg: Any, progress: Progress | None = None) -> Twin:
-    return train_hp(cfg, progress) if kind == "hp" else train_lorenz(cfg, progress)
+def train(kind: str, cfg: Any, progress: Progress | None = None,
+          checkpoint: Checkpoint | None = None, checkpoint_every: int = 500) -> Twin:
+    """Train a twin of `kind` ("hp" or "lorenz96") with `cfg` (see `config_for`)."""
+    fn = train_hp if kind == "hp" else train_lorenz
+    return fn(cfg, progress, checkpoint, checkpoint_every)
 
 
 # ---------------------------------------------------------------- evaluation
@@ -385,3 +443,19 @@ def evaluate_lorenz(twin: Twin, *, n_initial: int = 10, horizon: float = 4.0, se
     persistence = np.repeat(true[:, :1], true.shape[1], axis=1)
     p_vpt = valid_prediction_time(persistence, true, cfg.dt, sigma)
     return LorenzResult(cfg.dt, lam, true, pred, vpt, vpt * lam, p_vpt * lam, evals)
+
+
+def projection(twin: Twin, *, crossbar: dict | None = None, steps: int = 400) -> Any:
+    """Projected crossbar vs digital energy and speed of one solve (see `projection.py`):
+    HP: one unseen sine drive for `steps` samples; Lorenz96: one forecast of `steps` steps."""
+    from evrt.models.twin.projection import project
+
+    cfg = twin.cfg
+    t = torch.arange(steps + 1, dtype=torch.float32) * cfg.dt
+    if twin.kind == "hp":
+        v = hp.Sine(0.8, 0.7).voltage(t.numpy().astype(float))
+        u = torch.tensor(v, dtype=torch.float32)[None, :, None]
+        return project("hp", twin.model, torch.tensor([[0.3]]), t, u, crossbar=crossbar)
+    x0 = l96.initial_state(cfg.n, cfg.forcing, seed=4242, dt=cfg.dt)
+    return project("lorenz96", twin.model, torch.tensor(x0[None], dtype=torch.float32), t,
+                   crossbar=crossbar)

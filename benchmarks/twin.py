@@ -1,0 +1,91 @@
+"""Twin measurements for reports/twin.md: HP extrapolation NRMSE and Lorenz96 valid prediction
+time, digital vs crossbar (with noise), plus the projected energy / speed of one solve.
+
+    .venv/bin/python benchmarks/twin.py [--out reports] [--quick]
+
+Uses the shipped weights (evrt/models/twin/weights, made by `evrt train twin KIND --seed 0`).
+One CPU thread. Writes reports/twin_results.json and PNG plots; prints Markdown tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from evrt.backends import make_backend, use_backend
+from evrt.models.twin import lorenz96 as l96
+from evrt.models.twin import plots, twins
+
+CROSSBARS = {
+    "crossbar ideal": {},
+    "crossbar A (read 2%, prog 0.5%, 8b DAC/ADC)": dict(read_noise=0.02, prog_noise=0.005,
+                                                         dac_bits=8, adc_bits=8),
+    "crossbar B (read 2%, prog 2%, 8b DAC/ADC)": dict(read_noise=0.02, prog_noise=0.02,
+                                                       dac_bits=8, adc_bits=8),
+}
+SEEDS = (0, 1)  # device seeds (programming + read noise draws) for the noisy crossbars
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default="reports")
+    ap.add_argument("--quick", action="store_true", help="fewer initial states, one seed")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    out = Path(args.out)
+    out.mkdir(exist_ok=True)
+    seeds = SEEDS[:1] if args.quick else SEEDS
+    results: dict = {"hp": {}, "hp_outside": {}, "lorenz96": {}, "projection": {}}
+    started = time.perf_counter()
+
+    hp_twin = twins.load(kind="hp")
+    l_twin = twins.load(kind="lorenz96")
+    lam = l96.largest_lyapunov(40, 8.0, time=100.0)
+    results["lyapunov_n40_f8_computed"] = lam
+    print(f"largest Lyapunov exponent N=40 F=8 (tangent linear, 100 time units): {lam:.3f}")
+
+    runs = [("digital rk4", "digital", {}, "rk4", 0), ("digital dopri5", "digital", {}, "adaptive", 0)]
+    for name, cfg in CROSSBARS.items():
+        for seed in (seeds if cfg else (0,)):
+            runs.append((name, "crossbar", {**cfg, "seed": seed} if cfg else {}, "rk4", seed))
+
+    for name, backend, cfg, solver, seed in runs:
+        key = name if not cfg or "seed" not in cfg else f"{name} seed {seed}"
+        use_backend(hp_twin.model, make_backend(backend, **cfg))
+        r = twins.evaluate_hp(hp_twin, solver=solver)
+        ro = twins.evaluate_hp(hp_twin, twins.hp_outside_drives(hp_twin.cfg), solver=solver)
+        results["hp"][key] = {"nrmse_x": r.nrmse_x.tolist(), "nrmse_i": r.nrmse_i.tolist(),
+                              "persistence_x": r.persistence_nrmse_x.tolist(), "drives": r.drives,
+                              "evaluations": r.evaluations}
+        results["hp_outside"][key] = {"nrmse_x": ro.nrmse_x.tolist(), "nrmse_i": ro.nrmse_i.tolist(),
+                                      "drives": ro.drives}
+        if seed == 0 and solver == "rk4" and name in ("digital rk4", list(CROSSBARS)[1]):
+            plots.hp_plots(r, out, f"{name} unseen drives")
+        use_backend(l_twin.model, make_backend(backend, **cfg))
+        n0 = 4 if args.quick else 10
+        lr = twins.evaluate_lorenz(l_twin, n_initial=n0, horizon=4.0, solver=solver, lyapunov=lam)
+        results["lorenz96"][key] = {"vpt_lyapunov": lr.vpt_lyapunov.tolist(),
+                                    "persistence": lr.persistence_vpt_lyapunov.tolist(),
+                                    "evaluations": lr.evaluations}
+        if seed == 0 and solver == "rk4" and name in ("digital rk4", list(CROSSBARS)[1]):
+            plots.lorenz_plots(lr, out, name)
+        print(f"{key:48s} HP x {r.nrmse_x.mean():.4f} (max {r.nrmse_x.max():.4f}) i "
+              f"{r.nrmse_i.mean():.4f} | outside x {ro.nrmse_x.mean():.4f} | L96 VPT "
+              f"{lr.vpt_lyapunov.mean():.2f} LT  [{time.perf_counter() - started:.0f}s]", flush=True)
+
+    for kind, twin in (("hp", hp_twin), ("lorenz96", l_twin)):
+        use_backend(twin.model, make_backend("digital"))
+        for name in list(CROSSBARS)[:2]:
+            proj = twins.projection(twin, crossbar=CROSSBARS[name])
+            results["projection"][f"{kind} / {name}"] = proj.to_dict()
+            print(proj.text())
+    (out / "twin_results.json").write_text(json.dumps(results, indent=1))
+    print(f"total {time.perf_counter() - started:.0f}s")
+
+
+if __name__ == "__main__":
+    main()
