@@ -30,6 +30,7 @@ from evrt.backends.base import BackendLinear
 from evrt.backends.energy import CostTable, energy_report
 from evrt.models.twin.node_ode import odeint_fixed
 
+DIGITAL_GMACS = 96.0  # ASSUMPTION: one 3 GHz core, 2 FMA units x 16 FP32 lanes (AVX-512), peak
 TANH_MACS = 4
 RK4_OPS_PER_STATE = 14
 EULER_OPS_PER_STATE = 2
@@ -51,6 +52,7 @@ class Projection:
     shared_pj: float
     crossbar_latency_s: float
     cpu_seconds: float
+    digital_macs: int
     crossbar_breakdown_pj: dict[str, float] = field(default_factory=dict)
     assumptions: list[str] = field(default_factory=list)
 
@@ -64,7 +66,17 @@ class Projection:
 
     @property
     def speedup(self) -> float:
+        """Measured torch CPU time over projected crossbar time (framework overhead included)."""
         return self.cpu_seconds / self.crossbar_latency_s
+
+    @property
+    def digital_bound_seconds(self) -> float:
+        """Compute-bound digital time: the layer MACs at DIGITAL_GMACS (an assumption)."""
+        return self.digital_macs / (DIGITAL_GMACS * 1e9)
+
+    @property
+    def speedup_vs_compute_bound(self) -> float:
+        return self.digital_bound_seconds / self.crossbar_latency_s
 
     def text(self) -> str:
         seed = SEED_FIGURES[self.kind]
@@ -76,7 +88,9 @@ class Projection:
             f"  energy ratio digital/crossbar: {self.energy_ratio:.2f}x with periphery, "
             f"{self.energy_ratio_layers_only:.2f}x layers only",
             f"  crossbar latency {self.crossbar_latency_s * 1e3:.3f} ms vs measured CPU "
-            f"{self.cpu_seconds * 1e3:.3f} ms -> speed-up {self.speedup:.1f}x",
+            f"{self.cpu_seconds * 1e3:.3f} ms -> speed-up {self.speedup:.1f}x; vs compute-bound "
+            f"digital ({self.digital_macs} MACs at {DIGITAL_GMACS:g} GMAC/s = "
+            f"{self.digital_bound_seconds * 1e3:.3f} ms) {self.speedup_vs_compute_bound:.2f}x",
             f"  seed's reported: arXiv v1 {seed['arxiv_v1'][0]}x speed / {seed['arxiv_v1'][1]}x energy;"
             f" journal {seed['journal'][0]}x / {seed['journal'][1]}x (continuous-time analogue solver)",
         ]
@@ -90,7 +104,10 @@ class Projection:
                 "energy_ratio": self.energy_ratio,
                 "energy_ratio_layers_only": self.energy_ratio_layers_only,
                 "crossbar_latency_s": self.crossbar_latency_s, "cpu_seconds": self.cpu_seconds,
-                "speedup": self.speedup, "crossbar_breakdown_pj": self.crossbar_breakdown_pj,
+                "speedup": self.speedup, "digital_macs": self.digital_macs,
+                "digital_bound_seconds": self.digital_bound_seconds,
+                "speedup_vs_compute_bound": self.speedup_vs_compute_bound,
+                "crossbar_breakdown_pj": self.crossbar_breakdown_pj,
                 "seed_figures": SEED_FIGURES[self.kind], "assumptions": self.assumptions}
 
 
@@ -136,10 +153,12 @@ def project(kind: str, model: torch.nn.Module, h0: torch.Tensor, t: torch.Tensor
         f"tanh = {TANH_MACS} FP32 MACs and the solver = {ops} FP32 ops per state per step, charged"
         " to both designs (digital periphery; a continuous-time analogue solver would not pay them)",
         "crossbar latency = read vectors x 100 ns read cycle, one after another (no layer copies)",
-        "digital time = measured torch wall time on this machine's CPU, 1 thread, batch 1",
+        "digital time = measured torch wall time on this machine's CPU, 1 thread, batch 1 (a shared"
+        " machine: overhead- and load-dominated), and a compute-bound figure at"
+        f" {DIGITAL_GMACS:g} GMAC/s peak (ASSUMPTION: 3 GHz x 2 FMA units x 16 FP32 lanes)",
         "weight memory traffic not charged to the digital design (flatters the digital side)",
     ]
     return Projection(kind, steps, evals, x_report.crossbar_per_inference_pj,
                       d_report.digital_per_inference_pj, tanh_pj + solver_pj,
-                      x_report.crossbar_latency_ns * 1e-9, best,
+                      x_report.crossbar_latency_ns * 1e-9, best, int(d_report.counters.get("macs", 0)),
                       {k: v for k, v in (x_report.crossbar_pj or {}).items()}, assumptions)
