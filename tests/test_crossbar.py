@@ -8,6 +8,8 @@ import pytest
 import tomllib
 import torch
 import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch import nn
 
 from evrt.backends import (
@@ -302,3 +304,85 @@ def test_cuda_matches_digital():
     assert close(out, F.conv2d(x, w, padding=2), rel=1e-4)
     noisy = make_backend("crossbar", read_noise=0.05, prog_noise=0.02, adc_bits=8)
     assert noisy.conv2d(x, w, None, padding=2, layer="c").is_cuda
+
+
+def test_masked_layer_reprograms_only_when_its_effective_weight_changes():
+    class MaskedLinear(BackendLinear):
+        def __init__(self, *a, **kw):
+            super().__init__(*a, **kw)
+            self.register_buffer("mask", torch.ones_like(self.weight))
+
+        def effective_weight(self):
+            return self.weight * self.mask     # a new tensor on every forward
+
+    layer = MaskedLinear(30, 6, bias=False)
+    xb = make_backend("crossbar", tile_rows=16)
+    use_backend(layer, xb)
+    x = torch.randn(4, 30)
+    with torch.no_grad():
+        layer(x)
+        layer(x)
+        assert xb.counters["xbar_programmings"] == 1
+        layer.mask[:, ::2] = 0
+        out = layer(x)
+    assert xb.counters["xbar_programmings"] == 2
+    assert close(out, F.linear(x, layer.weight * layer.mask))
+
+
+def test_model_node_picks_backend_in_toml():
+    from evrt.graph.node import Node
+    from evrt.graph.registry import build
+
+    class Classifier(Node):
+        def __init__(self, backend: str | dict = "digital"):
+            self.backend = backend_from_spec(backend)
+
+    params = tomllib.loads('[nodes.clf]\ntype = "x"\n'
+                           'backend = { name = "crossbar", levels = 32, stuck_off_rate = 0.01 }'
+                           )["nodes"]["clf"]
+    params.pop("type")
+    node = build(Classifier, params, node="clf")
+    assert isinstance(node.backend, CrossbarBackend)
+    assert node.backend.config.levels == 32 and node.backend.config.stuck_off_rate == 0.01
+    with pytest.raises(ConfigError, match="read_nois"):
+        build(Classifier, {"backend": {"name": "crossbar", "read_nois": 0.1}}, node="clf")
+
+
+def test_linear_output_shapes_and_layout():
+    xb = make_backend("crossbar", tile_rows=4)
+    w = torch.randn(3, 10)
+    one = xb.linear(torch.randn(10), w, None, layer="l")
+    assert one.shape == (3,)
+    out = xb.linear(torch.randn(5, 10), w, None, layer="l")
+    assert out.is_contiguous() and out.view(15).shape == (15,)
+
+
+@settings(max_examples=25, deadline=None)
+@given(k=st.integers(1, 70), n=st.integers(1, 40), rows=st.integers(1, 33), cols=st.integers(1, 17),
+       batch=st.integers(1, 6), spikes=st.booleans(), seed=st.integers(0, 2**16))
+def test_ideal_mapping_exact_for_any_tiling(k, n, rows, cols, batch, spikes, seed):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(batch, k, generator=g)
+    if spikes:
+        x = (x > 0.5).float()
+    w = torch.randn(n, k, generator=g)
+    xb = make_backend("crossbar", tile_rows=rows, tile_cols=cols, g_min=0.5, g_max=25.0)
+    assert close(xb.linear(x, w, None, layer="l", spikes=spikes), F.linear(x, w), rel=5e-5)
+    assert xb.layers["l"].n_row_tiles == -(-k // rows)
+    assert xb.layers["l"].n_col_tiles == -(-n // cols)
+
+
+def test_drift_exponent_spread_per_cell():
+    cfg = CrossbarConfig(drift_nu=0.1, drift_nu_std=0.01, seed=5)
+    xb = CrossbarBackend(cfg)
+    w = torch.randn(64, 128)
+    x = torch.randn(2, 128)
+    xb.linear(x, w, None, layer="l")
+    nu = xb.layers["l"].nu
+    assert abs(float(nu.mean()) - 0.1) < 1e-3 and abs(float(nu.std()) / 0.01 - 1) < 0.03
+    xb.advance(1e4)
+    aged = xb.linear(x, w, None, layer="l")
+    # mean decay close to (1e4)^-0.1 but not a single scale factor
+    factor = (aged / F.linear(x, w)).median()
+    assert abs(float(factor) - 1e4 ** -0.1) < 0.02
+    assert not close(aged, F.linear(x, w) * 1e4 ** -0.1, rel=1e-4)

@@ -51,10 +51,12 @@ def test_dac_counts_bits_for_dense_inputs():
     xb = make_backend("crossbar", dac_bits=4, adc_bits=6)
     x = torch.tensor([[0.5, 0.0, -0.25]])
     xb.linear(x, torch.randn(2, 3), None, layer="fc")
-    assert xb.counters["dac_conversions"] == 2 and xb.counters["pulses"] == 0
+    # DAC inputs drive every row (a zero is a 0 V level): 3 conversions of 4 bit-serial pulses
+    assert xb.counters["dac_conversions"] == 3 and xb.counters["pulses"] == 0
+    assert xb.counters["xbar_rows_driven"] == 3 and xb.counters["xbar_cells_read"] == 3 * 2 * 2
     costs = CostTable.load()
     rep = energy_report(xb, inferences=1, costs=costs)
-    assert rep.crossbar_pj["dac"] == pytest.approx(2 * 4 * costs["crossbar.dac_1bit_pj"])
+    assert rep.crossbar_pj["dac"] == pytest.approx(3 * 4 * costs["crossbar.dac_1bit_pj"])
     assert rep.crossbar_pj["adc"] == pytest.approx(2 * costs["crossbar.adc_pj_at_ref_bits"] / 4)
     assert rep.digital_pj["macs"] == pytest.approx(6 * 4.6)
 

@@ -8,8 +8,8 @@ Mapping (per layer, done once when the weight is written and again whenever it c
 - programming noise N(0, (prog_noise * g_max)^2) is added to every cell once, conductances are
   clipped at 0, then stuck-at-on cells (g_max) and stuck-at-off cells (g_min) overwrite the
   value (the fault map belongs to the array and is kept across re-programming);
-- the matrix is padded and cut into tiles of `tile_rows` word lines x `tile_cols` differential
-  columns (2 bit lines each).
+- the matrix is cut into tiles of `tile_rows` word lines x `tile_cols` differential columns
+  (2 bit lines each); the last row and column tiles may be partly used.
 
 A read (one input vector per batch row, or per output position for a convolution lowered with
 im2col) drives row i of every tile with a pulse of amplitude x_i in [-1, 1] (spike inputs are
@@ -49,14 +49,15 @@ class ProgrammedLayer:
     """The state of one weight matrix written into crossbar tiles."""
 
     weight: torch.Tensor        # the (N, K) weight that was written, kept to detect changes
-    weight_key: tuple[int, int]  # (data_ptr, version) fast path for "unchanged"
-    g_pos: torch.Tensor         # (n_row_tiles, tile_rows, N_padded) programmed conductances, uS
-    g_neg: torch.Tensor
-    stuck_on: torch.Tensor | None   # (2, K_padded, N_padded) bool fault maps (array property)
+    weight_ref: torch.Tensor | None  # the tensor object passed in (held, so its memory is not
+    weight_version: int              # reused) and its version: the fast "unchanged" check
+    g_pos: torch.Tensor         # (K, N) programmed conductances in uS (row r*tile_rows+i of
+    g_neg: torch.Tensor         #  tile r; cells beyond K or N in the last tiles are unused)
+    stuck_on: torch.Tensor | None   # (2, K, N) bool fault maps (a property of the array)
     stuck_off: torch.Tensor | None
-    nu: torch.Tensor | None     # (2, n_row_tiles, tile_rows, N_padded) drift exponents
+    nu: torch.Tensor | None     # (2, K, N) drift exponents
     w_scale: float              # weight units per (uS * unit pulse)
-    adc_range: torch.Tensor     # (n_row_tiles, 1, N_padded) ADC full scale per tile column
+    adc_range: torch.Tensor     # (n_row_tiles, 1, N) ADC full scale of each column's tile
     t_programmed: float
     k: int
     n: int
@@ -71,7 +72,7 @@ class ProgrammedLayer:
         for key, value in moved.items():
             if isinstance(value, torch.Tensor):
                 moved[key] = value.to(device)
-        moved["weight_key"] = (-1, -1)
+        moved["weight_ref"] = None
         return ProgrammedLayer(**moved)
 
 
@@ -109,10 +110,7 @@ class CrossbarBackend(Backend):
     def conductances(self, layer: str) -> tuple[torch.Tensor, torch.Tensor]:
         """Programmed (G+, G-) of `layer` as (K, N) matrices in uS, before drift."""
         p = self.layers[layer]
-        rows = p.n_row_tiles * self.config.tile_rows
-        g_pos = p.g_pos.reshape(rows, -1)[: p.k, : p.n]
-        g_neg = p.g_neg.reshape(rows, -1)[: p.k, : p.n]
-        return g_pos, g_neg
+        return p.g_pos, p.g_neg
 
     def arrays_used(self) -> int:
         """Number of tiles (arrays of tile_rows x 2*tile_cols cells) holding programmed layers."""
@@ -144,7 +142,6 @@ class CrossbarBackend(Backend):
         gen = self._generator(device)
         rows, cols = cfg.tile_rows, cfg.tile_cols
         n_rt, n_ct = math.ceil(k / rows), math.ceil(n / cols)
-        kp, np_ = n_rt * rows, n_ct * cols
         w_max = float(w.abs().max().item()) if w.numel() else 0.0
         if w_max == 0.0:
             w_max = 1.0
@@ -153,9 +150,9 @@ class CrossbarBackend(Backend):
         if cfg.levels:
             mag = torch.round(mag * (cfg.levels - 1)) / (cfg.levels - 1)
         dg = cfg.g_max - cfg.g_min
-        g = torch.full((2, kp, np_), cfg.g_min, dtype=dtype, device=device)
-        g[0, :k, :n] += dg * torch.where(u > 0, mag, torch.zeros_like(mag))
-        g[1, :k, :n] += dg * torch.where(u < 0, mag, torch.zeros_like(mag))
+        zero = torch.zeros_like(mag)
+        g = cfg.g_min + dg * torch.stack([torch.where(u > 0, mag, zero),
+                                          torch.where(u < 0, mag, zero)])   # (2, K, N)
         if cfg.prog_noise:
             noise = torch.randn(g.shape, generator=gen, device=device, dtype=dtype)
             g = (g + cfg.prog_noise * cfg.g_max * noise).clamp_(min=0.0)
@@ -170,21 +167,22 @@ class CrossbarBackend(Backend):
                 stuck_off = (draw >= cfg.stuck_on_rate) & (draw < cfg.stuck_on_rate + cfg.stuck_off_rate)
             g = torch.where(stuck_on, torch.full_like(g, cfg.g_max), g)
             g = torch.where(stuck_off, torch.full_like(g, cfg.g_min), g)
-        g = g.view(2, n_rt, rows, np_)
         nu = None
         if cfg.drift_nu or cfg.drift_nu_std:
             nu = cfg.drift_nu + cfg.drift_nu_std * torch.randn(g.shape, generator=gen,
                                                               device=device, dtype=dtype)
             nu = nu.clamp_(min=0.0)
         if cfg.adc_range > 0:
-            adc_range = torch.full((n_rt, 1, np_), cfg.adc_range, dtype=dtype, device=device)
+            adc_range = torch.full((n_rt, 1, n), cfg.adc_range, dtype=dtype, device=device)
         else:  # calibrate: worst-case |current| of any column of each tile for pulses in [-1, 1]
-            col_sum = (g[0] - g[1]).abs().sum(dim=1)                  # (n_rt, np_)
-            tile_max = col_sum.view(n_rt, n_ct, cols).amax(dim=2)     # (n_rt, n_ct)
+            col_sum = F.pad((g[0] - g[1]).abs(), (0, 0, 0, n_rt * rows - k))
+            col_sum = col_sum.view(n_rt, rows, n).sum(dim=1)           # (n_rt, N)
+            padded = F.pad(col_sum, (0, n_ct * cols - n))
+            tile_max = padded.view(n_rt, n_ct, cols).amax(dim=2)       # (n_rt, n_ct)
             tile_max = torch.where(tile_max > 0, tile_max, torch.ones_like(tile_max))
-            adc_range = tile_max.repeat_interleave(cols, dim=1).unsqueeze(1)
+            adc_range = tile_max.repeat_interleave(cols, dim=1)[:, :n].unsqueeze(1)
         prog = ProgrammedLayer(
-            weight=w.clone(), weight_key=(w.data_ptr(), w._version), g_pos=g[0].contiguous(),
+            weight=w.clone(), weight_ref=weight, weight_version=weight._version, g_pos=g[0].contiguous(),
             g_neg=g[1].contiguous(), stuck_on=stuck_on, stuck_off=stuck_off, nu=nu,
             w_scale=w_max / dg, adc_range=adc_range, t_programmed=self.time_s, k=k, n=n,
             n_row_tiles=n_rt, n_col_tiles=n_ct)
@@ -198,12 +196,11 @@ class CrossbarBackend(Backend):
         if prog is not None:
             if prog.weight.device != weight.device:
                 prog = self.layers[layer] = prog.to(weight.device)
-            if prog.weight_key == (weight.data_ptr(), weight._version) and \
-                    prog.weight.shape == weight.shape:
+            if prog.weight_ref is weight and prog.weight_version == weight._version:
                 return prog
             if prog.weight.shape == weight.shape and prog.weight.dtype == weight.dtype and \
                     torch.equal(prog.weight, weight.detach()):
-                prog.weight_key = (weight.data_ptr(), weight._version)
+                prog.weight_ref, prog.weight_version = weight, weight._version
                 return prog
         return self._program(layer, weight)
 
@@ -223,62 +220,86 @@ class CrossbarBackend(Backend):
         return prog.g_diff, prog.g_sq
 
     # --- reads -----------------------------------------------------------------------------
-    def _check_binary(self, x: torch.Tensor, layer: str) -> None:
-        if self.config.check_spikes and not bool(((x == 0) | (x == 1)).all()):
+    def _check_spikes(self, x: torch.Tensor, layer: str) -> None:
+        """Count input spikes; with `check_spikes`, refuse non-binary input first."""
+        if self.config.check_spikes and bool((x * (x - 1)).any()):
             raise CrossbarInputError(
                 f"layer '{layer}' is marked spikes=True but got non-binary input "
                 f"(min {float(x.min()):g}, max {float(x.max()):g}); mark it spikes=False to use the DAC")
+        self._count(layer, spikes_in=int(x.sum(dtype=torch.float64).item()))
 
     def matmul(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, *,
                layer: str, spikes: bool) -> torch.Tensor:
         """y = x @ weight.T + bias on the arrays, for x of shape (M, K): M reads of K rows."""
+        out = self.read(x.t().contiguous().unsqueeze(0), weight, bias, layer=layer, spikes=spikes)
+        return out[0].t().contiguous()
+
+    def read(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, *,
+             layer: str, spikes: bool) -> torch.Tensor:
+        """Array reads for x of shape (B, K, L): B*L input vectors of K rows -> (B, N, L).
+
+        This layout is what `unfold` gives for a convolution, so no transpose is needed.
+        """
         cfg = self.config
         prog = self.programmed(layer, weight)
-        rows = cfg.tile_rows
-        m, k = x.shape
-        n = prog.n
+        batch, k, length = x.shape
+        m, n = batch * length, prog.n
         dtype = prog.g_pos.dtype
         x = x.to(dtype)
-        if spikes:
-            xn, scale = x, None
-        else:
+        # DAC: pulses in [-1, 1]. `scale` maps them back; with an ideal DAC, no ADC and no read
+        # noise the normalisation cancels exactly and is skipped.
+        scale = None
+        if not spikes:
             if cfg.dac_range > 0:
                 scale = torch.tensor(cfg.dac_range, dtype=dtype, device=x.device)
-                xn = (x / scale).clamp(-1.0, 1.0)
-            else:
+                x = (x / scale).clamp(-1.0, 1.0)
+            elif cfg.dac_bits or cfg.adc_bits or cfg.read_noise:
                 scale = x.abs().amax(dim=1, keepdim=True)
-                scale = torch.where(scale > 0, scale, torch.ones_like(scale))
-                xn = x / scale
+                scale = torch.where(scale > 0, scale, torch.ones_like(scale))   # (B, 1, L)
+                x = x / scale
             if cfg.dac_bits:
                 q = 2 ** (cfg.dac_bits - 1) - 1
-                xn = torch.round(xn * q) / q
-        kp = prog.n_row_tiles * rows
-        if kp != k:
-            xn = F.pad(xn, (0, kp - k))
-        xt = xn.view(m, prog.n_row_tiles, rows).transpose(0, 1)      # (n_rt, M, rows)
+                x = torch.round(x * q) / q
         g_diff, g_sq = self._read_matrices(prog, need_sq=cfg.read_noise > 0)
-        current = torch.bmm(xt, g_diff)                              # (n_rt, M, N_padded)
-        if cfg.read_noise:
-            var = torch.bmm(xt * xt, g_sq)
-            noise = torch.randn(current.shape, generator=self._generator(x.device),
-                                device=x.device, dtype=dtype)
-            current = current + cfg.read_noise * var.sqrt() * noise
-        if cfg.adc_bits:
-            q = 2 ** (cfg.adc_bits - 1) - 1
-            lsb = prog.adc_range / q
-            current = torch.round(current / lsb).clamp_(-q, q) * lsb
-        out = current.sum(dim=0)[:, :n] * prog.w_scale
+        g_diff_t = g_diff.t()
+        out = None
+        driven = []
+        rows = cfg.tile_rows
+        ones = torch.ones(1, min(rows, k), dtype=dtype, device=x.device)
+        for tile in range(prog.n_row_tiles):
+            lo, hi = tile * rows, min((tile + 1) * rows, k)
+            xs = x[:, lo:hi, :]
+            current = torch.matmul(g_diff_t[:, lo:hi], xs)                    # (B, N, L)
+            if cfg.read_noise:
+                var = torch.matmul(g_sq[lo:hi].t(), xs * xs)
+                noise = torch.randn(current.shape, generator=self._generator(x.device),
+                                    device=x.device, dtype=dtype)
+                current = current + cfg.read_noise * var.sqrt() * noise
+            if cfg.adc_bits:
+                q = 2 ** (cfg.adc_bits - 1) - 1
+                lsb = prog.adc_range[tile].t() / q                             # (N, 1)
+                current = torch.round(current / lsb).clamp_(-q, q) * lsb
+            out = current if out is None else out.add_(current)
+            if spikes:   # rows pulsed per read, as a product with ones (faster than a reduction)
+                driven.append(torch.matmul(ones[:, : hi - lo], xs)[:, 0])      # (B, L)
+        out = out * prog.w_scale
         if scale is not None:
             out = out * scale
         if bias is not None:
-            out = out + bias.to(dtype)
+            out = out + bias.to(dtype)[:, None]
 
-        # what ran: rows with a non-zero pulse are driven; a tile with none is not read
-        driven = (xt != 0).sum(dim=2)                                # (n_rt, M)
-        rows_driven = int(driven.sum().item())
-        tiles_hit = driven > 0
-        active = int(tiles_hit.sum().item())
-        acc_adds = int((tiles_hit.sum(dim=0) - 1).clamp(min=0).sum().item()) * n
+        # what ran. Spikes: only rows that spike get a pulse, and a tile with no spike in its
+        # rows is not read at all (event-driven). DAC inputs: every row of every tile is driven
+        # on every read (a zero is a 0 V level, as in ISAAC), so no pass over the data is needed.
+        if spikes:
+            driven_t = torch.stack(driven)                                     # (tiles, B, L)
+            rows_driven = int(driven_t.sum(dtype=torch.float64).item())
+            tiles_hit = driven_t > 0
+            active = int(tiles_hit.sum().item())
+            acc_adds = int((tiles_hit.sum(dim=0) - 1).clamp(min=0).sum().item()) * n
+        else:
+            rows_driven, active = m * k, m * prog.n_row_tiles
+            acc_adds = m * (prog.n_row_tiles - 1) * n
         self._count(layer, xbar_read_vectors=m, xbar_tile_reads=active * prog.n_col_tiles,
                     xbar_rows_driven=rows_driven * prog.n_col_tiles,
                     xbar_cols_read=active * 2 * n, xbar_cells_read=rows_driven * 2 * n,
@@ -293,17 +314,15 @@ class CrossbarBackend(Backend):
 
     def linear(self, x, weight, bias, *, layer, spikes=False):
         if spikes:
-            self._check_binary(x, layer)
-            self._count(layer, spikes_in=int(torch.count_nonzero(x).item()))
+            self._check_spikes(x, layer)
         lead = x.shape[:-1]
         out = self.matmul(x.reshape(-1, x.shape[-1]), weight, bias, layer=layer, spikes=spikes)
-        return out.view(*lead, out.shape[-1])
+        return out.reshape(*lead, out.shape[-1])
 
     def conv2d(self, x, weight, bias, *, stride=1, padding=0, dilation=1, groups=1, layer,
                spikes=False):
         if spikes:
-            self._check_binary(x, layer)
-            self._count(layer, spikes_in=int(torch.count_nonzero(x).item()))
+            self._check_spikes(x, layer)
         batch, channels, _, _ = x.shape
         out_ch, ch_per_group, kh, kw = weight.shape
         stride, dilation = _pair(stride), _pair(dilation)
@@ -313,18 +332,15 @@ class CrossbarBackend(Backend):
         wo = (w - dilation[1] * (kw - 1) - 1) // stride[1] + 1
         cols = F.unfold(x, (kh, kw), dilation=dilation, padding=padding, stride=stride)
         k = ch_per_group * kh * kw
-        cols = cols.view(batch, groups, k, ho * wo)
         og = out_ch // groups
         outs = []
         for g in range(groups):
-            reads = cols[:, g].transpose(1, 2).reshape(batch * ho * wo, k)
             name = layer if groups == 1 else f"{layer}/g{g}"
             w_g = weight[g * og:(g + 1) * og].reshape(og, k)
             b_g = None if bias is None else bias[g * og:(g + 1) * og]
-            outs.append(self.matmul(reads, w_g, b_g, layer=name, spikes=spikes)
-                        .view(batch, ho * wo, og))
-        out = outs[0] if groups == 1 else torch.cat(outs, dim=2)
-        return out.transpose(1, 2).reshape(batch, out_ch, ho, wo)
+            outs.append(self.read(cols[:, g * k:(g + 1) * k], w_g, b_g, layer=name, spikes=spikes))
+        out = outs[0] if groups == 1 else torch.cat(outs, dim=1)
+        return out.view(batch, out_ch, ho, wo)
 
 
 def _pair(v: Any) -> tuple[int, int]:
