@@ -34,6 +34,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default="reports")
     ap.add_argument("--quick", action="store_true", help="fewer initial states, one seed")
+    ap.add_argument("--tables", action="store_true",
+                    help="only print the Markdown tables of an existing twin_results.json")
     ap.add_argument("--projection-only", action="store_true",
                     help="recompute only the projections into an existing twin_results.json")
     args = ap.parse_args()
@@ -44,6 +46,9 @@ def main() -> None:
     results: dict = {"hp": {}, "hp_outside": {}, "lorenz96": {}, "projection": {}}
     started = time.perf_counter()
 
+    if args.tables:
+        tables(json.loads((out / "twin_results.json").read_text()))
+        return
     hp_twin = twins.load(kind="hp")
     l_twin = twins.load(kind="lorenz96")
     if args.projection_only:
@@ -87,6 +92,38 @@ def main() -> None:
     _projections(results, hp_twin, l_twin)
     (out / "twin_results.json").write_text(json.dumps(results, indent=1))
     print(f"total {time.perf_counter() - started:.0f}s")
+    tables(results)
+
+
+def tables(results: dict) -> None:
+    """Markdown: accuracy per backend run, then the projections."""
+    import numpy as np
+
+    print(f"lambda_max computed: {results['lyapunov_n40_f8_computed']:.3f}")
+    print("| run | HP x NRMSE mean % | worst % | HP i NRMSE % | beyond-range x % | beyond-range i % "
+          "| L96 VPT mean (LT) | min | below 1 |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for key, hp_r in results["hp"].items():
+        out_r, l_r = results["hp_outside"][key], results["lorenz96"][key]
+        vpt = np.array(l_r["vpt_lyapunov"])
+        print(f"| {key} | {np.mean(hp_r['nrmse_x']) * 100:.2f} | {np.max(hp_r['nrmse_x']) * 100:.2f} "
+              f"| {np.mean(hp_r['nrmse_i']) * 100:.2f} | {np.mean(out_r['nrmse_x']) * 100:.2f} "
+              f"| {np.mean(out_r['nrmse_i']) * 100:.2f} | {vpt.mean():.2f} | {vpt.min():.2f} "
+              f"| {int((vpt < 1).sum())}/{len(vpt)} |")
+    first = next(iter(results["hp"].values()))
+    print(f"persistence: HP x {np.mean(first['persistence_x']) * 100:.1f} %, L96 VPT "
+          f"{np.mean(next(iter(results['lorenz96'].values()))['persistence']):.2f} LT")
+    print("| projection | crossbar uJ | digital uJ | shared uJ | ratio (with shared / layers) "
+          "| crossbar ms | torch CPU ms | speed-up vs CPU | vs compute-bound |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for key, p in results["projection"].items():
+        print(f"| {key} | {p['crossbar_pj'] / 1e6:.3f} | {p['digital_pj'] / 1e6:.3f} "
+              f"| {p['shared_pj'] / 1e6:.3f} | {p['energy_ratio']:.2f} / "
+              f"{p['energy_ratio_layers_only']:.2f} | {p['crossbar_latency_s'] * 1e3:.3f} "
+              f"| {p['cpu_seconds'] * 1e3:.1f} | {p['speedup']:.0f} "
+              f"| {p.get('speedup_vs_compute_bound', float('nan')):.3f} |")
+        print("    crossbar breakdown pJ: " + ", ".join(
+            f"{k} {v:.0f}" for k, v in p["crossbar_breakdown_pj"].items()))
 
 
 def _projections(results: dict, hp_twin: twins.Twin, l_twin: twins.Twin) -> None:
