@@ -124,4 +124,4 @@ def test_bad_solver_arguments():
         odeint_fixed(field, torch.zeros(1, 1), torch.linspace(0, 1, 3), torch.zeros(1, 5, 1))
     with pytest.raises(ConfigError):  # a driven field without its input
         field(torch.zeros(1, 1))
-    assert math.isfinite(float(field(torch.zeros(1, 1), torch.zeros(1, 1))))
+    assert math.isfinite(float(field(torch.zeros(1, 1), torch.zeros(1, 1)).detach()))
