@@ -9,4 +9,5 @@ NODES = {
     "callback": "evrt.sinks.basic:CallbackSink",
     "npz": "evrt.sinks.npz:NpzSink",
     "zmq_pub": "evrt.sinks.publisher:ZmqPublisherSink",
+    "dv_server": "evrt.sinks.dv_network:DvNetworkSink",
 }

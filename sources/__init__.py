@@ -5,4 +5,8 @@ Installed as `evrt.sources`. Each built-in node is listed in `NODES` (name -> "m
 
 NODES = {
     "synthetic": "evrt.sources.synthetic.patterns:PatternSource",
+    "camera": "evrt.sources.camera:CameraSource",
+    "dv_network": "evrt.sources.network:DvNetworkSource",
+    "depth_scene": "evrt.sources.synthetic.depth_scene:DepthSceneSource",
+    "digits_saccades": "evrt.sources.synthetic.digits:DigitsSaccadesSource",
 }

@@ -4,4 +4,5 @@ COMMANDS = [
     "evrt.commands.run",
     "evrt.commands.nodes",
     "evrt.commands.worker",
+    "evrt.commands.dataset",
 ]
