@@ -1,0 +1,58 @@
+"""Shared helpers for the numba kernels: column views of an event array and input checks."""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from evrt.errors import EventDataError
+from evrt.events import EVENT_DTYPE, as_events
+
+NEVER = np.int64(np.iinfo(np.int64).min // 4)
+"""Timestamp meaning 'this pixel never fired' in per-pixel time state (far enough from the
+int64 limit that `t - NEVER` cannot overflow for any real timestamp)."""
+
+
+def columns(events: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(t, x, y, p) strided views of an event array: no copy, numba reads them directly."""
+    ev = as_events(events)
+    return ev["t"], ev["x"], ev["y"], ev["p"]
+
+
+def raise_off_sensor(events: np.ndarray, width: int, height: int, where: str) -> None:
+    """Called when a kernel reported out-of-range coordinates: name the first bad event."""
+    x, y = events["x"], events["y"]
+    bad = np.flatnonzero((x < 0) | (x >= width) | (y < 0) | (y >= height))
+    i = int(bad[0]) if bad.size else -1
+    raise EventDataError(
+        f"{where}: event {i} at (x={int(x[i])}, y={int(y[i])}) is outside the "
+        f"{width}x{height} sensor"
+    )
+
+
+def check_window(t_start: int, t_end: int, where: str) -> None:
+    if t_end <= t_start:
+        raise EventDataError(f"{where}: empty time window [{t_start}, {t_end}) (expected t_end > t_start)")
+
+
+@numba.njit(cache=True, nogil=True)
+def _compact(words, keep, out) -> None:
+    j = 0
+    for i in range(keep.shape[0]):
+        if keep[i]:
+            out[j, 0] = words[i, 0]
+            out[j, 1] = words[i, 1]
+            j += 1
+
+
+def select(events: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """events[keep] as a new contiguous array, copied 16 bytes at a time by a numba loop
+    (numpy's boolean indexing of structured records is several times slower)."""
+    events = as_events(events)
+    count = int(np.count_nonzero(keep))
+    if not events.flags.c_contiguous:
+        return events[keep]
+    out = np.empty(count, dtype=EVENT_DTYPE)
+    if count:
+        _compact(events.view(np.int64).reshape(-1, 2), keep, out.view(np.int64).reshape(-1, 2))
+    return out

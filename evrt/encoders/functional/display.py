@@ -1,0 +1,47 @@
+"""An RGB image of a window for people to look at: the latest polarity of each pixel in colour."""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from evrt.encoders.functional._common import columns, raise_off_sensor
+
+BACKGROUND = (255, 255, 255)
+ON_COLOUR = (40, 90, 230)  # blue-ish
+OFF_COLOUR = (30, 30, 30)  # near black
+
+
+@numba.njit(cache=True, nogil=True)
+def _paint_kernel(x, y, p, on, off, out) -> int:
+    height = out.shape[0]
+    width = out.shape[1]
+    bad = 0
+    for i in range(x.shape[0]):
+        xi = x[i]
+        yi = y[i]
+        if xi < 0 or xi >= width or yi < 0 or yi >= height:
+            bad += 1
+            continue
+        c = on if p[i] != 0 else off
+        out[yi, xi, 0] = c[0]
+        out[yi, xi, 1] = c[1]
+        out[yi, xi, 2] = c[2]
+    return bad
+
+
+def event_image(
+    events: np.ndarray, width: int, height: int,
+    background: tuple[int, int, int] = BACKGROUND,
+    on: tuple[int, int, int] = ON_COLOUR,
+    off: tuple[int, int, int] = OFF_COLOUR,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
+    """(height, width, 3) uint8: background where no event, else the colour of the pixel's last event."""
+    if out is None:
+        out = np.empty((height, width, 3), dtype=np.uint8)
+        out[:] = np.asarray(background, dtype=np.uint8)
+    _, x, y, p = columns(events)
+    if _paint_kernel(x, y, p, np.asarray(on, np.uint8), np.asarray(off, np.uint8), out):
+        raise_off_sensor(events, width, height, "event_image")
+    return out

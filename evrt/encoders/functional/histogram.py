@@ -1,0 +1,45 @@
+"""Event-count histogram per polarity: the 2 x H x W frame most CNN/SNN front-ends read."""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from evrt.encoders.functional._common import columns, raise_off_sensor
+
+
+@numba.njit(cache=True, nogil=True)
+def _histogram_kernel(x, y, p, out) -> int:
+    """Add one count per event at out[p>0, y, x]; returns how many events were off the sensor."""
+    height = out.shape[1]
+    width = out.shape[2]
+    bad = 0
+    for i in range(x.shape[0]):
+        xi = x[i]
+        yi = y[i]
+        if xi < 0 or xi >= width or yi < 0 or yi >= height:
+            bad += 1
+            continue
+        out[1 if p[i] != 0 else 0, yi, xi] += 1
+    return bad
+
+
+def histogram(
+    events: np.ndarray,
+    width: int,
+    height: int,
+    out: np.ndarray | None = None,
+    dtype: np.dtype | str = np.int32,
+) -> np.ndarray:
+    """Count events per pixel and polarity: shape (2, height, width), channel 0 OFF, 1 ON.
+
+    Counts are added to `out` when it is given (accumulate over several calls), so a stream
+    encoded in any number of pieces gives the same frame as in one piece. Events outside
+    the sensor raise `EventDataError` (after the in-range ones were counted).
+    """
+    if out is None:
+        out = np.zeros((2, height, width), dtype=dtype)
+    _, x, y, p = columns(events)
+    if _histogram_kernel(x, y, p, out):
+        raise_off_sensor(events, width, height, "histogram")
+    return out

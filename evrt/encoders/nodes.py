@@ -1,0 +1,189 @@
+"""Graph nodes around the pure encoder functions: windowing, per-stream state, messages.
+
+Every encoder cuts its input into windows (`window_us` [+ `overlap_us`] or `window_events`
+[+ `overlap_events`], exactly one of the two) and emits one `TensorMsg` per window whose
+`[t_start, t_end)` is the window's time range. The arrays are C-contiguous, so
+`TensorMsg.torch()` shares their memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from evrt.encoders import functional as F
+from evrt.encoders.windowing import Window, make_windower
+from evrt.errors import ConfigError, EventDataError
+from evrt.events import EventPacket, Geometry
+from evrt.graph.node import Node
+from evrt.messages import Frame, TensorMsg
+
+
+class EncoderNode(Node):
+    """Base: windows the event stream and turns each window into one message."""
+
+    kind = "encoder"
+
+    def _setup(self, window_us: int, overlap_us: int, window_events: int, overlap_events: int,
+               include_incomplete: bool, stream: str) -> None:
+        self.windower = make_windower(window_us, overlap_us, window_events, overlap_events,
+                                      include_incomplete)
+        self.stream = stream or self.kind
+        self.geometry: Geometry | None = None
+
+    def process(self, message: Any) -> Iterable[Any] | None:
+        if not isinstance(message, EventPacket):
+            return None
+        if self.geometry is None:
+            self.geometry = message.geometry
+            self.start(message.geometry)
+        elif message.geometry != self.geometry:
+            raise EventDataError(f"{self.kind}: geometry changed from {self.geometry} to "
+                                 f"{message.geometry} mid-stream")
+        return [self.encode(w) for w in self.windower.push(message)]
+
+    def finish(self) -> Iterable[Any] | None:
+        if self.geometry is None:
+            return None
+        return [self.encode(w) for w in self.windower.finish()]
+
+    def start(self, geometry: Geometry) -> None:
+        """First packet seen: allocate per-stream state."""
+
+    def encode(self, window: Window) -> Any:
+        raise NotImplementedError
+
+    def _msg(self, data: np.ndarray, window: Window, **meta: Any) -> TensorMsg:
+        meta = {"encoder": self.kind, "events": int(window.events.shape[0]),
+                "window": window.index, **meta}
+        return TensorMsg(data, self.stream, window.t_start, window.t_end, meta)
+
+
+def _dtype(name: str, key: str = "dtype") -> np.dtype:
+    try:
+        return np.dtype(name)
+    except TypeError as exc:
+        raise ConfigError(f"'{name}' is not a numpy dtype", key=key) from exc
+
+
+class HistogramEncoder(EncoderNode):
+    """Event counts per polarity and pixel: (2, H, W), channel 0 OFF, 1 ON."""
+
+    kind = "histogram"
+
+    def __init__(self, window_us: int = 0, overlap_us: int = 0, window_events: int = 0,
+                 overlap_events: int = 0, include_incomplete: bool = True,
+                 dtype: str = "int32", stream: str = "") -> None:
+        self._setup(window_us, overlap_us, window_events, overlap_events, include_incomplete, stream)
+        self.dtype = _dtype(dtype)
+
+    def encode(self, window: Window) -> TensorMsg:
+        g = self.geometry
+        return self._msg(F.histogram(window.events, g.width, g.height, dtype=self.dtype), window)
+
+
+class VoxelGridEncoder(EncoderNode):
+    """(bins, H, W) float32 voxel grid; the window's first and last microsecond map to bins 0 and B-1."""
+
+    kind = "voxel_grid"
+
+    def __init__(self, bins: int = 5, normalize: bool = False, window_us: int = 0,
+                 overlap_us: int = 0, window_events: int = 0, overlap_events: int = 0,
+                 include_incomplete: bool = True, stream: str = "") -> None:
+        if bins < 1:
+            raise ConfigError(f"bins must be >= 1, got {bins}", key="bins")
+        self._setup(window_us, overlap_us, window_events, overlap_events, include_incomplete, stream)
+        self.bins = bins
+        self.normalize = normalize
+
+    def encode(self, window: Window) -> TensorMsg:
+        g = self.geometry
+        grid = F.voxel_grid(window.events, g.width, g.height, self.bins, window.t_start,
+                            window.t_end - 1, normalize=self.normalize)
+        return self._msg(grid, window)
+
+
+class TimeSurfaceEncoder(EncoderNode):
+    """(2, H, W) exponential time surface sampled at each window's end; state spans the whole stream."""
+
+    kind = "time_surface"
+
+    def __init__(self, tau_us: float = 50000.0, window_us: int = 0, overlap_us: int = 0,
+                 window_events: int = 0, overlap_events: int = 0,
+                 include_incomplete: bool = True, stream: str = "") -> None:
+        if tau_us <= 0:
+            raise ConfigError(f"tau_us must be > 0, got {tau_us}", key="tau_us")
+        self._setup(window_us, overlap_us, window_events, overlap_events, include_incomplete, stream)
+        self.tau = float(tau_us)
+
+    def start(self, geometry: Geometry) -> None:
+        self.state = F.new_time_state(geometry.width, geometry.height)
+
+    def encode(self, window: Window) -> TensorMsg:
+        # The state keeps each pixel's latest time (a max), so re-applying the events that
+        # overlapping windows share changes nothing.
+        F.update_time_state(window.events, self.state)
+        return self._msg(F.sample_time_surface(self.state, window.t_end, self.tau), window,
+                         tau_us=self.tau)
+
+
+class SpikeTensorEncoder(EncoderNode):
+    """(steps, 2, H, W) spikes (binary) or counts per equal time bin of the window."""
+
+    kind = "spike_tensor"
+
+    def __init__(self, steps: int = 10, binary: bool = True, dtype: str = "float32",
+                 window_us: int = 0, overlap_us: int = 0, window_events: int = 0,
+                 overlap_events: int = 0, include_incomplete: bool = True,
+                 stream: str = "") -> None:
+        if steps < 1:
+            raise ConfigError(f"steps must be >= 1, got {steps}", key="steps")
+        self._setup(window_us, overlap_us, window_events, overlap_events, include_incomplete, stream)
+        self.steps = steps
+        self.binary = binary
+        self.dtype = _dtype(dtype)
+
+    def encode(self, window: Window) -> TensorMsg:
+        g = self.geometry
+        data = F.spike_tensor(window.events, g.width, g.height, self.steps, window.t_start,
+                              window.t_end, self.binary, dtype=self.dtype)
+        return self._msg(data, window, steps=self.steps)
+
+
+class CumulativeStackEncoder(SpikeTensorEncoder):
+    """(steps, 2, H, W) cumulative stack: frame k counts every event from the window start to the end of bin k."""
+
+    kind = "cumulative_stack"
+
+    def __init__(self, steps: int = 10, binary: bool = False, dtype: str = "float32",
+                 window_us: int = 0, overlap_us: int = 0, window_events: int = 0,
+                 overlap_events: int = 0, include_incomplete: bool = True,
+                 stream: str = "") -> None:
+        super().__init__(steps, binary, dtype, window_us, overlap_us, window_events,
+                         overlap_events, include_incomplete, stream)
+
+    def encode(self, window: Window) -> TensorMsg:
+        g = self.geometry
+        data = F.cumulative_stack(window.events, g.width, g.height, self.steps, window.t_start,
+                                  window.t_end, self.binary, dtype=self.dtype)
+        return self._msg(data, window, steps=self.steps)
+
+
+class EventImageEncoder(EncoderNode):
+    """An RGB `Frame` per window for display: each pixel shows the polarity of its last event."""
+
+    kind = "event_image"
+
+    def __init__(self, window_us: int = 0, overlap_us: int = 0, window_events: int = 0,
+                 overlap_events: int = 0, include_incomplete: bool = True,
+                 stream: str = "") -> None:
+        self._setup(window_us, overlap_us, window_events, overlap_events, include_incomplete, stream)
+
+    def encode(self, window: Window) -> Frame:
+        g = self.geometry
+        image = F.event_image(window.events, g.width, g.height)
+        return Frame(image, self.stream, window.t_start, window.t_end,
+                     {"encoder": self.kind, "events": int(window.events.shape[0]),
+                      "window": window.index})

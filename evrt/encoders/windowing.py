@@ -1,0 +1,161 @@
+"""Cutting a packet stream into encoder windows, by time (with overlap) or by event count.
+
+A windower holds back only the events that an unfinished window still needs, so a stream
+gives the same windows whether it arrives in one packet or in many.
+
+Time windows are [origin + k * stride, origin + k * stride + window) with stride =
+window - overlap; origin is the first packet's `t_start` (or `origin_us` when given). A
+window is complete once a packet's `t_end` reaches the window's end: by the packet
+contract no later event can fall inside it. Count windows hold `count` consecutive events
+and advance by `count - overlap`; their time range is [first t, last t + 1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from evrt.errors import ConfigError, EventDataError
+from evrt.events import EventPacket, concat_events, empty_events
+
+_NO_START = -(2**62)  # 'emit no incomplete window'
+
+
+@dataclass
+class Window:
+    """One window's events (a view) and its time range [t_start, t_end)."""
+
+    events: np.ndarray
+    t_start: int
+    t_end: int
+    index: int
+
+
+class TimeWindower:
+    """Fixed-duration windows, possibly overlapping, stateful across packets."""
+
+    def __init__(self, window_us: int, overlap_us: int = 0, include_incomplete: bool = True,
+                 origin_us: int | None = None) -> None:
+        if window_us <= 0:
+            raise ConfigError(f"window_us must be > 0, got {window_us}", key="window_us")
+        if not 0 <= overlap_us < window_us:
+            raise ConfigError(f"overlap_us must be in [0, window_us={window_us}), got {overlap_us}",
+                              key="overlap_us")
+        self.window = int(window_us)
+        self.stride = int(window_us - overlap_us)
+        self.include_incomplete = include_incomplete
+        self.origin = origin_us
+        self.index = 0
+        self.pending = empty_events(0)
+        self.stream_end: int | None = None
+        self.safe_end: int | None = None
+        self.last_t: int | None = None
+
+    def _start(self, k: int) -> int:
+        assert self.origin is not None
+        return self.origin + k * self.stride
+
+    def push(self, packet: EventPacket) -> Iterator[Window]:
+        """Add a packet; yield every window that it completes."""
+        events = packet.events
+        if self.origin is None:
+            self.origin = int(packet.t_start)
+        if events.size:
+            if self.last_t is not None and int(events["t"][0]) < self.last_t:
+                raise EventDataError(
+                    f"time goes backwards across packets: {int(events['t'][0])} after {self.last_t}")
+            self.last_t = int(events["t"][-1])
+            self.pending = concat_events([self.pending, events]) if self.pending.size else events
+        end = int(packet.t_end)
+        if self.last_t is not None:
+            end = max(end, self.last_t + 1)
+        self.stream_end = end if self.stream_end is None else max(self.stream_end, end)
+        # A packet cut inside a run of identical timestamps may be followed by more events
+        # at its last microsecond, so only windows ending at or before that microsecond are
+        # final (events at t >= b are not in [a, b)).
+        safe = int(packet.t_end) - 1
+        if self.last_t is not None:
+            safe = max(safe, self.last_t)
+        self.safe_end = safe if self.safe_end is None else max(self.safe_end, safe)
+        yield from self._emit(self.safe_end, _NO_START)
+
+    def _emit(self, complete_until: int, start_until: int) -> Iterator[Window]:
+        """Windows whose end is <= complete_until, then (incomplete) ones starting <= start_until."""
+        t = self.pending["t"]
+        while True:
+            a = self._start(self.index)
+            b = a + self.window
+            if b > complete_until and a > start_until:
+                break
+            i0 = int(np.searchsorted(t, a, side="left"))
+            i1 = int(np.searchsorted(t, b, side="left"))
+            yield Window(self.pending[i0:i1], a, b, self.index)
+            self.index += 1
+        keep_from = int(np.searchsorted(t, self._start(self.index), side="left"))
+        if keep_from:
+            self.pending = self.pending[keep_from:].copy()
+
+    def finish(self) -> Iterator[Window]:
+        """End of stream: the complete windows left, then (if wanted) the incomplete ones holding events."""
+        if self.stream_end is None:
+            return
+        if self.include_incomplete and self.last_t is not None:
+            start_until = self.last_t
+        else:
+            start_until = _NO_START
+        yield from self._emit(self.stream_end, start_until)
+
+
+class CountWindower:
+    """Windows of `count` consecutive events advancing by `count - overlap`."""
+
+    def __init__(self, count: int, overlap: int = 0, include_incomplete: bool = True) -> None:
+        if count <= 0:
+            raise ConfigError(f"window_events must be > 0, got {count}", key="window_events")
+        if not 0 <= overlap < count:
+            raise ConfigError(f"overlap_events must be in [0, window_events={count}), got {overlap}",
+                              key="overlap_events")
+        self.count = int(count)
+        self.stride = int(count - overlap)
+        self.include_incomplete = include_incomplete
+        self.index = 0
+        self.pending = empty_events(0)
+
+    @staticmethod
+    def _window(events: np.ndarray, index: int) -> Window:
+        return Window(events, int(events["t"][0]), int(events["t"][-1]) + 1, index)
+
+    def push(self, packet: EventPacket) -> Iterator[Window]:
+        if packet.events.size:
+            self.pending = (concat_events([self.pending, packet.events])
+                            if self.pending.size else packet.events)
+        start = 0
+        while self.pending.shape[0] - start >= self.count:
+            yield self._window(self.pending[start:start + self.count], self.index)
+            self.index += 1
+            start += self.stride
+        if start:
+            self.pending = self.pending[start:].copy()
+
+    def finish(self) -> Iterator[Window]:
+        """The last, shorter window, if there are events no full window has covered."""
+        if not self.include_incomplete or not self.pending.size:
+            return
+        if self.index > 0 and self.pending.shape[0] <= self.count - self.stride:
+            return  # all of these were already in the previous (overlapping) window
+        yield self._window(self.pending, self.index)
+        self.index += 1
+
+
+def make_windower(window_us: int, overlap_us: int, window_events: int, overlap_events: int,
+                  include_incomplete: bool) -> TimeWindower | CountWindower:
+    """Build the windower a node's parameters ask for; exactly one of window_us / window_events."""
+    if (window_us > 0) == (window_events > 0):
+        raise ConfigError("set exactly one of window_us (time windows) or window_events "
+                          f"(count windows); got window_us={window_us}, window_events={window_events}",
+                          key="window_us")
+    if window_us > 0:
+        return TimeWindower(window_us, overlap_us, include_incomplete)
+    return CountWindower(window_events, overlap_events, include_incomplete)

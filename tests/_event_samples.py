@@ -1,0 +1,31 @@
+"""Loading the shared real recordings for encoder/filter tests (dv-processing reads AEDAT4).
+
+evrt's own file readers are built elsewhere; the encoder tests only need the events, so
+they read them with dv-processing, which is also one of the oracles.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from evrt.events import Geometry, concat_events, from_dv
+
+
+@functools.lru_cache(maxsize=4)
+def load_aedat4(path: str) -> tuple[np.ndarray, Geometry]:
+    """All events of an AEDAT4 file as one evrt array (a private copy), plus the sensor size."""
+    import dv_processing as dv
+
+    recording = dv.io.MonoCameraRecording(path)
+    width, height = recording.getEventResolution()
+    chunks = []
+    while True:
+        batch = recording.getNextEventBatch()
+        if batch is None:
+            break
+        chunks.append(from_dv(batch).copy())
+    events = concat_events(chunks)
+    events.flags.writeable = False
+    return events, Geometry(int(width), int(height))
