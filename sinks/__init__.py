@@ -9,5 +9,6 @@ NODES = {
     "callback": "evrt.sinks.basic:CallbackSink",
     "npz": "evrt.sinks.npz:NpzSink",
     "zmq_pub": "evrt.sinks.publisher:ZmqPublisherSink",
+    "depth_png": "evrt.sinks.depth_png:DepthPngSink",
     "dv_server": "evrt.sinks.dv_network:DvNetworkSink",
 }

@@ -5,4 +5,6 @@ COMMANDS = [
     "evrt.commands.nodes",
     "evrt.commands.worker",
     "evrt.commands.dataset",
+    "evrt.commands.train",
+    "evrt.commands.evaluate",
 ]

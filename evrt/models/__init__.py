@@ -1,1 +1,5 @@
-"""models."""
+"""Models: MSS-DepthNet (depth.py) and its graph node; PRIME and twin models live beside it."""
+
+NODES = {
+    "depth": "evrt.models.depth_node:DepthNode",
+}
