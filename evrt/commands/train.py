@@ -12,6 +12,7 @@ import importlib
 
 TRAINERS: dict[str, str] = {
     "depth": "evrt.models.depth_train",
+    "prime": "evrt.models.prime.train",
 }
 
 
