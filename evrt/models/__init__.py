@@ -2,4 +2,5 @@
 
 NODES = {
     "depth": "evrt.models.depth_node:DepthNode",
+    "prime": "evrt.models.prime.node:PrimeNode",
 }
