@@ -25,7 +25,7 @@ from evrt.models.prime.layers import export_masks, load_masks
 from evrt.snn.functional import reset_net
 
 __all__ = ["WEIGHTS_DIR", "BUILTIN", "save_masks", "load_prime", "batches", "classify",
-           "evaluate_full"]
+           "evaluate_full", "predict_full"]
 
 WEIGHTS_DIR = Path(__file__).with_name("weights")
 BUILTIN = WEIGHTS_DIR / "digits_saccades.npz"
@@ -93,15 +93,21 @@ def classify(model: torch.nn.Module, x: torch.Tensor, *, backend: Backend | None
                                    x.shape[1], backend=backend, min_steps=min_steps)
 
 
-def evaluate_full(model: torch.nn.Module, x: np.ndarray, y: np.ndarray, *, batch: int = 64,
-                  backend: Backend | None = None) -> float:
-    """Accuracy of full-T runs (logits = time-mean of the read-out membrane); x is N x T x ..."""
+def predict_full(model: torch.nn.Module, x: np.ndarray, *, batch: int = 64,
+                 backend: Backend | None = None) -> np.ndarray:
+    """Class of each sample after full-T runs (logits = time-mean of the read-out membrane)."""
     if backend is not None:
         use_backend(model, backend)
     model.eval()
-    correct = 0
+    out = []
     with torch.no_grad():
-        for s in batches(len(y), batch):
+        for s in batches(len(x), batch):
             xb = torch.from_numpy(np.ascontiguousarray(x[s])).float().transpose(0, 1)
-            correct += int((logits_full(model, xb).argmax(1).numpy() == y[s]).sum())
-    return correct / max(len(y), 1)
+            out.append(logits_full(model, xb).argmax(1).numpy())
+    return np.concatenate(out) if out else np.zeros(0, np.int64)
+
+
+def evaluate_full(model: torch.nn.Module, x: np.ndarray, y: np.ndarray, *, batch: int = 64,
+                  backend: Backend | None = None) -> float:
+    """Accuracy of full-T runs; x is N x T x 2 x H x W."""
+    return float((predict_full(model, x, batch=batch, backend=backend) == y).mean()) if len(y) else 0.0

@@ -8,11 +8,15 @@ Config (TOML, see configs/prime_train.toml):
              cache (folder of the spike-tensor cache, built on first use; see data.py)
     [train]  epochs, batch_size, lr, seed (batch order), threads, out, ship, log_every
 
-Cross-entropy on logits = time-mean of the read-out membrane, Adam over the trainable
+Loss (`train.loss`): `per_step` (default) averages over t the cross-entropy of the running
+mean of the read-out up to step t (what the early stop reads), `final` uses only the full-T
+logits (time-mean of the read-out membrane). Adam over the trainable
 parameters only (for PRIME: the scores; the weights have requires_grad=False and are never
 handed to the optimiser). Checkpoints: OUT/last.pt after every epoch (`--resume` continues);
 the test split is only reported, never used to pick an epoch (the last epoch is kept).
-For PRIME, `ship = "path.npz"` also writes the seed + packed masks file (see infer.py).
+For PRIME, `ship = "path.npz"` also writes the seed + packed masks file (see infer.py) with the
+test accuracy and each test sample's predicted class (digit index -> class), which the tests
+check against a fresh simulation. `--resume` on a finished run only re-ships.
 """
 
 from __future__ import annotations
@@ -29,9 +33,9 @@ import torch
 import torch.nn.functional as F
 
 from evrt.errors import ConfigError
-from evrt.models.prime.classifier import build_classifier, logits_full
+from evrt.models.prime.classifier import build_classifier
 from evrt.models.prime.data import build_cache, cache_path, load_cache
-from evrt.models.prime.infer import batches, evaluate_full, load_prime, save_masks
+from evrt.models.prime.infer import batches, evaluate_full, load_prime, predict_full, save_masks
 
 __all__ = ["load_config", "train", "train_main", "eval_main", "load_model"]
 
@@ -40,7 +44,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
               "decay": 0.8, "threshold": 0.2, "surrogate_width": 0.5},
     "data": {"steps": 10, "seed": 0, "train_limit": 0, "test_limit": 0, "cache": "artifacts/prime"},
     "train": {"epochs": 6, "batch_size": 32, "lr": 1e-3, "seed": 0, "threads": 1,
-              "out": "runs/prime", "ship": "", "log_every": 10},
+              "out": "runs/prime", "ship": "", "log_every": 10, "loss": "per_step",
+              "temperature": 2.0},
 }
 
 
@@ -87,16 +92,38 @@ def model_kwargs(m: dict) -> dict:
     return kw
 
 
-def data(cfg: dict, split: str) -> tuple[np.ndarray, np.ndarray]:
+def data(cfg: dict, split: str, with_index: bool = False) -> tuple[np.ndarray, ...]:
     """Cached spike tensors (uint8, N x T x 2 x 34 x 34) and labels; builds the cache if missing."""
     d = cfg["data"]
     limit = d[f"{split}_limit"]
     if not cache_path(split, d["steps"], d["seed"], d["cache"]).exists():
         build_cache(split, d["steps"], seed=d["seed"], limit=limit, cache=d["cache"])
-    x, y, _ = load_cache(split, d["steps"], seed=d["seed"], limit=limit, cache=d["cache"])
+    x, y, idx = load_cache(split, d["steps"], seed=d["seed"], limit=limit, cache=d["cache"])
     if limit and len(y) < limit:
         print(f"warning: the {split} cache holds {len(y)} < {limit} samples", file=sys.stderr)
-    return x.astype(np.uint8), y
+    return (x.astype(np.uint8), y, idx) if with_index else (x.astype(np.uint8), y)
+
+
+def classification_loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
+                        kind: str = "per_step", temperature: float = 1.0,
+                        ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(full-T logits, loss). `final`: cross-entropy of the time-mean logits. `per_step`: mean over
+    t of the cross-entropy of the running mean up to t -- exactly what the confidence early stop
+    looks at after t steps, so the network learns to be right (and sure) early. Logits are
+    divided by `temperature` inside the loss (2 = the early-stop policy's softmax)."""
+    from evrt.snn.functional import reset_net, set_step_mode
+
+    set_step_mode(model, "m")
+    reset_net(model)
+    v = model(x)                                             # [T, B, C] read-out membrane
+    steps = torch.arange(1, v.shape[0] + 1, dtype=v.dtype)[:, None, None]
+    running = v.cumsum(0) / steps                            # the policy's output after t steps
+    if kind == "final":
+        return running[-1], F.cross_entropy(running[-1] / temperature, y)
+    if kind == "per_step":
+        t, b, c = running.shape
+        return running[-1], F.cross_entropy(running.reshape(t * b, c) / temperature, y.repeat(t))
+    raise ConfigError(f"train.loss must be 'final' or 'per_step', got {kind!r}", key="train.loss")
 
 
 def train(cfg: dict, out: str | Path, resume: bool = False, progress: bool = True) -> dict:
@@ -106,7 +133,7 @@ def train(cfg: dict, out: str | Path, resume: bool = False, progress: bool = Tru
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     x_tr, y_tr = data(cfg, "train")
-    x_te, y_te = data(cfg, "test")
+    x_te, y_te, idx_te = data(cfg, "test", with_index=True)
     model = build_classifier(cfg["model"]["kind"], **model_kwargs(cfg["model"]))
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=t_cfg["lr"])
@@ -129,8 +156,8 @@ def train(cfg: dict, out: str | Path, resume: bool = False, progress: bool = Tru
             idx = np.sort(order[s])
             xb = torch.from_numpy(x_tr[idx]).float().transpose(0, 1)
             yb = torch.from_numpy(y_tr[idx])
-            logits = logits_full(model, xb)
-            loss = F.cross_entropy(logits, yb)
+            logits, loss = classification_loss(model, xb, yb, t_cfg["loss"],
+                                               t_cfg["temperature"])
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -155,7 +182,10 @@ def train(cfg: dict, out: str | Path, resume: bool = False, progress: bool = Tru
               "seconds": time.monotonic() - t0, "checkpoint": str(last),
               "test_samples": int(len(y_te)), "train_samples": int(len(y_tr))}
     if cfg["model"]["kind"] == "prime" and t_cfg["ship"]:
+        pred = predict_full(model, x_te)
         save_masks(model, t_cfg["ship"], {"test_acc": final.get("test_acc"),
+                                          "test_index": [int(i) for i in idx_te],
+                                          "test_pred": [int(p) for p in pred],
                                           "test_samples": int(len(y_te)),
                                           "data": cfg["data"], "train": t_cfg,
                                           "history": history})
