@@ -92,8 +92,8 @@ class WriterProcess:
 class DvNetworkSink(Sink):
     """Serves the `stream` event packets (and frames) as DV TCP streams on `host`.
 
-    `wait_clients` > 0 holds the first packet until that many clients have joined (up to
-    `wait_timeout` s), so a viewer or test sees the stream from its start. `width` and
+    `wait_clients` > 0 holds the first packet of each served stream until that many clients
+    have joined it (up to `wait_timeout` s), so a viewer or test sees it from its start. `width` and
     `height` start the server at open (before any data); otherwise the first packet's
     geometry is used. At the end the queue is flushed and clients get `linger` seconds.
     """

@@ -9,4 +9,5 @@ NODES = {
     "dv_network": "evrt.sources.network:DvNetworkSource",
     "depth_scene": "evrt.sources.synthetic.depth_scene:DepthSceneSource",
     "digits_saccades": "evrt.sources.synthetic.digits:DigitsSaccadesSource",
+    "frames_to_events": "evrt.sources.synthetic.frames_to_events:FramesToEvents",
 }

@@ -22,8 +22,8 @@ from evrt.sources.synthetic.patterns import PatternSource
 
 from evrt import Graph
 from evrt.errors import DeviceNotFoundError, EvrtError
-from evrt.events import EVENT_DTYPE, PACKED_EVENT_DTYPE, concat_events
-from evrt.graph.node import NodeContext, Sink
+from evrt.events import EVENT_DTYPE, PACKED_EVENT_DTYPE, EventPacket, Geometry, concat_events
+from evrt.graph.node import NodeContext, Sink, Source
 from evrt.messages import Frame
 
 dv = pytest.importorskip("dv_processing")
@@ -208,6 +208,72 @@ def test_dv_server_sink_serves_every_event_to_a_dv_network_reader(tmp_path: Path
     assert expected.size > 5000
     assert received.size == expected.size
     assert packed(received) == packed(expected)
+
+
+PEER_FRAME_READER = textwrap.dedent("""
+    import sys, time
+    import numpy as np
+    import dv_processing as dv
+    ev_port, port, path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+    deadline = time.time() + 30
+
+    def connect(p):
+        while True:
+            try:
+                return dv.io.NetworkReader("127.0.0.1", p)
+            except RuntimeError:
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.02)
+
+    events = connect(ev_port)  # the sink waits for a client on each stream it serves
+    r = connect(port)
+    assert r.isFrameStreamAvailable() and events.isEventStreamAvailable()
+    images, times = [], []
+    while time.time() < deadline:
+        events.getNextEventBatch()
+        f = r.getNextFrame()
+        if f is None:
+            if not r.isRunning():
+                break
+            time.sleep(0.001)
+            continue
+        images.append(f.image.copy())
+        times.append(f.timestamp)
+    np.savez(path, images=np.stack(images), times=np.array(times))
+""")
+
+
+class FrameSource(Source):
+    """Three known uint8 frames and one event packet."""
+
+    def messages(self):
+        rng = np.random.default_rng(1)
+        for k in range(3):
+            yield Frame(rng.integers(0, 256, (30, 40), dtype=np.uint8), "frames", 1000 * k, 1000 * k)
+        yield EventPacket(PatternSource(width=40, height=30, duration=0.01).all_events(),
+                          Geometry(40, 30))
+
+
+def test_dv_server_sink_serves_frames_on_their_own_port(tmp_path: Path) -> None:
+    ev_port, fr_port = free_port(), free_port()
+    out = tmp_path / "frames.npz"
+    peer = subprocess.Popen([sys.executable, "-c", PEER_FRAME_READER, str(ev_port), str(fr_port),
+                             str(out)])
+    try:
+        g = Graph("frames-out")
+        g.add("src", FrameSource())
+        g.add("dv", "dv_server", inputs=["src"], port=ev_port, frames_port=fr_port, width=40,
+              height=30, wait_clients=1, wait_timeout=30.0, linger=1.0)
+        g.run()
+        assert peer.wait(30) == 0
+    finally:
+        peer.kill()
+    got = np.load(out)
+    rng = np.random.default_rng(1)
+    expected = [rng.integers(0, 256, (30, 40), dtype=np.uint8) for _ in range(3)]
+    assert got["times"].tolist() == [0, 1000, 2000]
+    assert all((a == b).all() for a, b in zip(got["images"], expected, strict=True))
 
 
 def test_network_source_without_server_is_an_evrt_error() -> None:

@@ -188,6 +188,7 @@ def test_dataset_command_round_trip_digits(tmp_path: Path) -> None:
         ev_live, label_live = live[i]
         assert label == label_live and ev.tobytes() == ev_live.tobytes()
     assert stored.indices.tolist() == live.indices[:3].tolist()
+    assert (tmp_path / "digits.h5.png").stat().st_size > 1000
 
 
 def test_dataset_command_round_trip_depth(tmp_path: Path) -> None:
@@ -202,6 +203,7 @@ def test_dataset_command_round_trip_depth(tmp_path: Path) -> None:
         assert ev.tobytes() == ev_live.tobytes()
         assert t.tolist() == t_live.tolist() == [0, 50_000, 100_000]
         assert depth.shape == (3, 36, 48) and np.array_equal(depth, depth_live, equal_nan=True)
+    assert (tmp_path / "depth.h5.png").stat().st_size > 1000
 
 
 def test_stored_dataset_rejects_other_files(tmp_path: Path) -> None:
@@ -209,3 +211,24 @@ def test_stored_dataset_rejects_other_files(tmp_path: Path) -> None:
     bad.write_bytes(b"not hdf5 at all")
     with pytest.raises(FormatError):
         StoredDataset(str(bad))
+
+
+def test_sampling_step_bounds_image_motion_to_one_pixel() -> None:
+    """Reproject every visible point to the next sample time: it moved at most max_px pixels."""
+    s = make_scene(seed=2, scene=5, width=96, height=72, duration=1.0)
+    v, u = np.mgrid[0:72, 0:96].astype(np.float64)
+    for t in (0, 130_000, 470_000, 800_000):
+        _, depth = s.render(t)
+        dt = s.step_us(1.0)
+        assert dt > 200  # and not absurdly small
+        rot, o = s.trajectory.pose(t / 1e6)
+        rot2, o2 = s.trajectory.pose((t + dt) / 1e6)
+        ok = np.isfinite(depth)
+        cam = s.rays.reshape(72, 96, 3)[ok] * depth[ok, None]
+        world = cam @ rot.T + o
+        cam2 = (world - o2) @ rot2
+        u2 = s.focal * cam2[:, 0] / cam2[:, 2] + s.cx
+        v2 = s.focal * cam2[:, 1] / cam2[:, 2] + s.cy
+        moved = np.hypot(u2 - u[ok], v2 - v[ok])
+        assert moved.max() <= 1.0 + 1e-6
+        assert moved.max() > 0.1  # the bound is not wildly conservative

@@ -159,7 +159,54 @@ def test_bad_input_gets_evrt_errors() -> None:
     sim.feed(np.zeros((3, 4)), 10)
     with pytest.raises(EventDataError, match="before"):
         sim.feed(np.zeros((3, 4)), 5)
+    bad = np.zeros((3, 4))
+    bad[1, 2] = np.nan
+    with pytest.raises(EventDataError, match=r"x=2, y=1"):
+        sim.feed(bad, 20)
+    bad[1, 2] = -1.0
+    with pytest.raises(EventDataError, match="negative"):
+        sim.feed(bad, 20)
     with pytest.raises(ConfigError):
         EventSimulator(Geometry(4, 3), contrast_on=0.0)
     with pytest.raises(ConfigError, match="unknown"):
         EventSimulator(Geometry(4, 3), threshold=0.2)
+
+
+def test_frames_to_events_node_matches_the_simulator_and_tiles_time() -> None:
+    from evrt.sources.synthetic.simulator import join_events
+
+    from evrt import Graph
+    from evrt.events import EventPacket
+    from evrt.graph.node import Sink, Source
+    from evrt.messages import Frame
+
+    g = Geometry(30, 20)
+    rng = np.random.default_rng(3)
+    frames = rng.random((8, *g.shape))
+    times = np.arange(8) * 2_000 + 500
+
+    class Frames(Source):
+        def messages(self):
+            for f, t in zip(frames, times, strict=True):
+                yield Frame(f, "frames", int(t), int(t))
+
+    class Collect(Sink):
+        def __init__(self) -> None:
+            self.got: list = []
+
+        def process(self, message) -> None:
+            self.got.append(message)
+
+    sink = Collect()
+    graph = Graph("f2e")
+    graph.add("src", Frames())
+    graph.add("sim", "frames_to_events", inputs=["src"], sigma=0.05, seed=7, passthrough=False)
+    graph.add("out", sink, inputs=["sim"])
+    graph.run()
+    packets = [m for m in sink.got if isinstance(m, EventPacket)]
+    windows = [(p.t_start, p.t_end) for p in packets[:7]]
+    assert windows == list(zip(times[:-1].tolist(), times[1:].tolist(), strict=True))
+    for p in packets:
+        assert p.events.size == 0 or (p.t_start <= p.events["t"].min() and p.events["t"].max() < p.t_end)
+    expected = simulate_frames(frames, times, seed=7, sigma=0.05)
+    assert join_events([p.events for p in packets]).tobytes() == expected.tobytes()

@@ -23,11 +23,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--height", type=int, default=260, help="depth_scene: sensor height")
     p.add_argument("--depth-rate", type=float, default=20.0, help="depth_scene: depth maps per second")
     p.add_argument("--quiet", action="store_true", help="no progress line")
+    p.add_argument("--no-preview", action="store_true",
+                   help="do not write OUT.png (events of the first samples, and depth maps)")
     p.set_defaults(func=main)
 
 
 def main(args: argparse.Namespace) -> int:
-    from evrt.sources.synthetic.store import write_dataset
+    from evrt.sources.synthetic.store import write_dataset, write_preview
 
     summary = write_dataset(args.scene, args.out, samples=args.samples, seed=args.seed,
                             split=args.split, duration=args.duration, width=args.width,
@@ -35,4 +37,7 @@ def main(args: argparse.Namespace) -> int:
                             progress=not args.quiet)
     print(f"wrote {summary['samples']} samples, {summary['events']} events to {summary['path']} "
           f"in {summary['seconds']:.1f} s", file=sys.stderr)
+    if not args.no_preview:
+        png = write_preview(args.out, args.out + ".png")
+        print(f"preview: {png}", file=sys.stderr)
     return 0

@@ -316,13 +316,13 @@ class Trajectory:
         rx = np.array([[1, 0, 0], [0, cp, -sp], [0, sp, cp]])
         return ry @ rx, pos
 
-    def max_speed(self) -> tuple[float, float]:
-        """Upper bounds of linear (m/s) and angular (rad/s) speed."""
+    def max_speed(self) -> tuple[float, float, float]:
+        """Upper bounds of lateral (x, y) and forward speed (m/s) and angular speed (rad/s)."""
         def rate(a: tuple[float, float, float]) -> float:
             return 2 * np.pi * a[0] * a[1]
 
-        lin = float(np.sqrt(self.forward**2 + rate(self.sway) ** 2 + rate(self.bob) ** 2))
-        return lin, rate(self.yaw) + rate(self.pitch)
+        lateral = float(np.hypot(rate(self.sway), rate(self.bob)))
+        return lateral, abs(self.forward), rate(self.yaw) + rate(self.pitch)
 
 
 @dataclass
@@ -395,15 +395,16 @@ class Scene:
     def step_us(self, max_px: float) -> float:
         """Time for image motion to reach `max_px` pixels, bounded from the last depth map.
 
-        A point at depth Z moves at most f v/Z (1 + r/f) px/s from translation and
-        w (f + r^2/f) px/s from rotation, r the largest distance from the image centre.
+        A point at depth Z moves at most (f v_lateral + r v_forward) / Z px/s from
+        translation and w (f + r^2 / f) px/s from rotation, r the largest distance from the
+        image centre.
         """
         z = self.last_depth
         zmin = float(np.nanmin(z)) if z is not None and np.isfinite(z).any() else 1.0
-        v, w = self.trajectory.max_speed()
+        lateral, forward, w = self.trajectory.max_speed()
         f = self.focal
         r = float(np.hypot(self.cx + 1, self.cy + 1))
-        px_per_s = f * v / max(zmin, 0.3) * (1 + r / f) + w * (f + r * r / f)
+        px_per_s = (f * lateral + r * forward) / max(zmin, 0.3) + w * (f + r * r / f)
         return max_px / px_per_s * 1e6 if px_per_s > 0 else float("inf")
 
 
@@ -414,7 +415,7 @@ def make_scene(seed: int = 0, scene: int = 0, *, width: int = 346, height: int =
     n_tex = len(textures())
     focal = focal or 0.7 * width
     traj = Trajectory(forward=float(rng.uniform(0.3, 0.8)),
-                      sway=(float(rng.uniform(0.1, 0.4)), float(rng.uniform(0.2, 0.7)),
+                      sway=(float(rng.uniform(0.1, 0.3)), float(rng.uniform(0.2, 0.5)),
                             float(rng.uniform(0, 2 * np.pi))),
                       bob=(float(rng.uniform(0.0, 0.08)), float(rng.uniform(0.5, 1.0)),
                            float(rng.uniform(0, 2 * np.pi))),

@@ -12,7 +12,9 @@ Model, per pixel:
 - refractory period: after an event the pixel is blind for `refractory_us`; a crossing
   that falls inside fires one event at the end of the period (the pixel resets to the
   current level, as a real pixel's reset does);
-- shot noise: Poisson events at `shot_noise_rate` Hz per pixel, random sign, uniform time.
+- shot noise: Poisson events at `shot_noise_rate` Hz per pixel, random sign, uniform time,
+  added independently of the pixel state (they neither reset it nor respect its refractory
+  period; real shot noise does both, a simplification kept for speed).
 
 How finely time is sampled matters for fast motion: `simulate_render` samples a render
 function adaptively (ESIM's rule) so no pixel changes by more than a fraction of a
@@ -204,7 +206,8 @@ class EventSimulator:
         return np.full(n, max(mean, c.min_threshold))
 
     def log_intensity(self, image: np.ndarray) -> np.ndarray:
-        return np.log(to_intensity(image).ravel() + self.config.eps)
+        with np.errstate(invalid="ignore", divide="ignore"):  # bad pixels are reported by feed()
+            return np.log(to_intensity(image).ravel() + self.config.eps)
 
     def feed(self, image: np.ndarray, t_us: int) -> np.ndarray:
         """Events (EVENT_DTYPE, sorted by time) between the previous image and this one at `t_us`."""
@@ -214,6 +217,11 @@ class EventSimulator:
                                  f"{self.geometry.height} simulator (expected {self.geometry.shape})")
         t_us = int(t_us)
         lin = self.log_intensity(image)
+        bad = np.flatnonzero(~np.isfinite(lin))
+        if bad.size:
+            y, x = divmod(int(bad[0]), self.geometry.width)
+            raise EventDataError(f"image at t={t_us} µs has a NaN, infinite or negative intensity "
+                                 f"at (x={x}, y={y}); expected linear intensities >= 0")
         if self.lin is None:
             self.lin, self.t = lin, t_us
             return np.zeros(0, EVENT_DTYPE)
@@ -238,29 +246,56 @@ class EventSimulator:
                        float(self.config.refractory_us), out_t, out_i, out_p)
         if k < 0:
             raise RuntimeError("simulator event buffer bound violated (a bug in _count_bound)")
-        w = self.geometry.width
-        ev = np.zeros(k, EVENT_DTYPE)
-        ev["t"] = np.floor(out_t[:k]).astype(np.int64)
-        ev["x"] = out_i[:k] % w
-        ev["y"] = out_i[:k] // w
-        ev["p"] = out_p[:k]
+        t = np.floor(out_t[:k]).astype(np.int64)
+        i, p = out_i[:k], out_p[:k]
         noise = self._shot_noise(t0, t1)
-        if noise.size:
-            ev = join_events([ev, noise])
-        return ev[np.argsort(ev["t"], kind="stable")]
+        if noise is not None:
+            t, i, p = (np.concatenate([a, b]) for a, b in zip((t, i, p), noise, strict=True))
+        return _sorted_events(t, i, p, t0, t1, self.geometry.width)
 
-    def _shot_noise(self, t0: int, t1: int) -> np.ndarray:
+    def _shot_noise(self, t0: int, t1: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         rate = self.config.shot_noise_rate
         if rate <= 0:
-            return np.zeros(0, EVENT_DTYPE)
+            return None
         g = self.geometry
         n = int(self.rng.poisson(rate * g.width * g.height * (t1 - t0) / 1e6))
-        ev = np.zeros(n, EVENT_DTYPE)
-        ev["t"] = self.rng.integers(t0, t1, n, endpoint=False)
-        ev["x"] = self.rng.integers(0, g.width, n)
-        ev["y"] = self.rng.integers(0, g.height, n)
-        ev["p"] = self.rng.integers(0, 2, n)
-        return ev
+        t = self.rng.integers(t0, t1, n, endpoint=False)
+        pix = self.rng.integers(0, g.width * g.height, n)
+        p = self.rng.integers(0, 2, n).astype(np.int8)
+        return t, pix, p
+
+
+@njit(cache=True, nogil=True)
+def _counting_order(t, t0, span):
+    """Stable order of integer times in [t0, t0 + span] (counting sort, O(n + span))."""
+    counts = np.zeros(span + 2, np.int64)
+    for v in t:
+        counts[v - t0 + 1] += 1
+    for j in range(1, span + 2):
+        counts[j] += counts[j - 1]
+    order = np.empty(t.shape[0], np.int64)
+    for k in range(t.shape[0]):
+        slot = t[k] - t0
+        order[counts[slot]] = k
+        counts[slot] += 1
+    return order
+
+
+def _sorted_events(t: np.ndarray, pix: np.ndarray, p: np.ndarray, t0: int, t1: int,
+                   width: int) -> np.ndarray:
+    """Columns -> EVENT_DTYPE sorted by time (ties keep generation order: pixel index, then noise)."""
+    span = t1 - t0
+    if span <= 4 * max(t.shape[0], 1 << 20):
+        order = _counting_order(t, t0, span)
+    else:  # a very long gap between frames: a comparison sort is cheaper than the buckets
+        order = np.argsort(t, kind="stable")
+    ev = np.zeros(t.shape[0], EVENT_DTYPE)
+    ev["t"] = t[order]
+    pix = pix[order]
+    ev["x"] = pix % width
+    ev["y"] = pix // width
+    ev["p"] = p[order]
+    return ev
 
 
 def simulate_frames(frames: np.ndarray, times_us: np.ndarray, *, seed: int = 0,

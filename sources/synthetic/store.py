@@ -157,3 +157,38 @@ class StoredDataset:
 
     def close(self) -> None:
         self.file.close()
+
+
+def write_preview(path: str, out_png: str, count: int = 4) -> str:
+    """A PNG of the first samples: event counts (ON red, OFF blue) and, for depth, the last depth map."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ds = StoredDataset(path)
+    n = min(count, len(ds))
+    rows = 1 if ds.labels is not None else 2
+    fig, axes = plt.subplots(rows, max(n, 1), figsize=(3 * max(n, 1), 3 * rows), squeeze=False)
+    h, w = ds.geometry.shape
+    for i in range(n):
+        item = ds[i]
+        ev = item[0]
+        img = np.zeros((h, w, 3))
+        np.add.at(img[..., 0], (ev["y"][ev["p"] == 1], ev["x"][ev["p"] == 1]), 1.0)
+        np.add.at(img[..., 2], (ev["y"][ev["p"] == 0], ev["x"][ev["p"] == 0]), 1.0)
+        img /= max(np.percentile(img[img > 0], 99), 1.0) if (img > 0).any() else 1.0
+        axes[0, i].imshow(np.clip(img, 0, 1))
+        title = f"label {item[1]}" if ds.labels is not None else f"clip {i}"
+        axes[0, i].set_title(f"{title}: {ev.size} events", fontsize=8)
+        axes[0, i].axis("off")
+        if rows == 2:
+            im = axes[1, i].imshow(item[2][-1], cmap="viridis")
+            axes[1, i].set_title(f"depth (m) at t={int(item[1][-1])} us", fontsize=8)
+            axes[1, i].axis("off")
+            fig.colorbar(im, ax=axes[1, i], fraction=0.046)
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=80)
+    plt.close(fig)
+    ds.close()
+    return out_png
