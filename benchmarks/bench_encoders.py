@@ -4,12 +4,15 @@
 
 Inputs are real recordings tiled in time to `--events` events (each copy shifted by the
 recording's duration, so time still increases): the DAVIS346 sample (346x260, AEDAT4,
-read with dv-processing) and the Gen4.1 EVT3 sample (1280x720, read with expelliarmus).
+read with dv-processing) and the Gen4.1 EVT3 sample (1280x720, read with expelliarmus; its EVT3 times over-count
+TIME_LOW wraps, see shared/data/SOURCES.md, but stay sorted, which is all a speed test needs).
 Every number is Mev/s = events / best-of-N wall time. The peers get their native input
 prepared outside the timer (a tonic structured array; a dv `EventStore`). tonic's
 Python-loop filters run on the first `--tonic-events` events only (they take ~µs/event).
 The memory-bandwidth ceiling is a plain numpy copy of the same event array (16 B/event).
-The last table runs two encoder nodes on two threads vs one thread doing both jobs.
+Node rows stream the events in packets of 5000 and drop each output once made (as a
+graph does), so output buffers get recycled by the allocator as they would in a pipeline.
+The last line runs two encoder nodes on two threads vs one thread doing both jobs.
 """
 
 from __future__ import annotations
@@ -30,6 +33,9 @@ from evrt.events import EventPacket, Geometry, concat_events, from_dv, make_even
 from evrt.filters import functional as F
 
 DATA = Path(os.environ.get("EVRT_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"))
+
+
+PACKET_EVENTS = 5000  # node benchmarks: events per input packet
 
 
 def load_davis() -> tuple[np.ndarray, Geometry]:
@@ -128,11 +134,19 @@ def run_geometry(label: str, events: np.ndarray, g: Geometry, tonic_n: int) -> l
     timed("histogram (2xHxW counts)", lambda: E.histogram(events, W, H),
           lambda: tf.to_frame_numpy(tev, (W, H, 2), n_time_bins=1), n, dv_accumulate,
           "dv: Accumulator, no decay (ON-OFF potential)")
+    whole = EventPacket(events, g)
+    packets = [whole[i:i + PACKET_EVENTS] for i in range(0, n, PACKET_EVENTS)]
+
     def node_run(make):
+        """Stream the events through a node as a camera would deliver them (packets of
+        PACKET_EVENTS), dropping each output once made, as a downstream consumer would."""
         def go():
             node = make()
-            list(node.process(EventPacket(events, g)))
-            list(node.finish())
+            for packet in packets:
+                for _ in node.process(packet):
+                    pass
+            for _ in node.finish():
+                pass
         return go
 
     timed("histogram node, 10 ms windows", node_run(lambda: HistogramEncoder(window_us=window)),
@@ -196,33 +210,54 @@ def run_geometry(label: str, events: np.ndarray, g: Geometry, tonic_n: int) -> l
     return rows
 
 
-def bench_threads(events: np.ndarray, g: Geometry) -> tuple[float, float]:
-    """Seconds for two encoder jobs on one thread vs on two threads (numba releases the GIL)."""
-    packet = EventPacket(events, g)
+def _serial_vs_threads(jobs: list, rounds: int = 3) -> tuple[float, float, float]:
+    """(best serial s, best two-thread s, process CPU s / wall s over the threaded runs).
 
-    def job(make):
-        node = make()
-        list(node.process(packet))
-        list(node.finish())
-
-    jobs = [lambda: VoxelGridEncoder(bins=5, window_us=10_000),
-            lambda: VoxelGridEncoder(bins=5, window_us=10_000)]
+    CPU/wall above 1 means both threads really ran at the same time (a GIL-holding kernel
+    cannot exceed 1), even when a busy machine hides it in the wall time."""
     for j in jobs:
-        job(j)  # warm
+        j()  # warm
     serial, parallel = [], []
-    for _ in range(3):
+    cpu_total = wall_total = 0.0
+    for _ in range(rounds):
         t0 = time.perf_counter()
         for j in jobs:
-            job(j)
+            j()
         serial.append(time.perf_counter() - t0)
-        threads = [threading.Thread(target=job, args=(j,)) for j in jobs]
-        t0 = time.perf_counter()
+        threads = [threading.Thread(target=j) for j in jobs]
+        c0, t0 = time.process_time(), time.perf_counter()
         for t in threads:
             t.start()
         for t in threads:
             t.join()
-        parallel.append(time.perf_counter() - t0)
-    return min(serial), min(parallel)
+        wall = time.perf_counter() - t0
+        cpu_total += time.process_time() - c0
+        wall_total += wall
+        parallel.append(wall)
+    return min(serial), min(parallel), cpu_total / wall_total
+
+
+def bench_threads(events: np.ndarray, g: Geometry) -> dict[str, tuple[float, float, float]]:
+    """Seconds for two encoder jobs on one thread vs on two threads (numba releases the GIL):
+    the bare kernel on the whole array, and nodes fed packets of 5000 and of 50 000 events."""
+    out = {}
+    t0, t1 = int(events["t"][0]), int(events["t"][-1])
+    kernel = [lambda: E.voxel_grid(events, g.width, g.height, 5, t0, t1)] * 2
+    out["voxel_grid kernel, whole array"] = _serial_vs_threads(kernel)
+    whole = EventPacket(events, g)
+    for size in (PACKET_EVENTS, 50_000):
+        packets = [whole[i:i + size] for i in range(0, len(whole), size)]
+
+        def job(packets=packets):
+            node = VoxelGridEncoder(bins=5, window_us=10_000)
+            for p in packets:
+                for _ in node.process(p):
+                    pass
+            for _ in node.finish():
+                pass
+
+        out[f"voxel_grid node, {size}-event packets, 10 ms windows"] = _serial_vs_threads([job, job])
+    return out
 
 
 def main() -> None:
@@ -235,7 +270,8 @@ def main() -> None:
         base, g = loader()
         events = tile(base, args.events)
         rows += run_geometry(label, events, g, args.tonic_events)
-    serial, parallel = bench_threads(tile(load_davis()[0], args.events), load_davis()[1])
+    davis, davis_g = load_davis()
+    threads = bench_threads(tile(davis, args.events), davis_g)
 
     load = os.getloadavg()
     print(f"\nCPU: {os.cpu_count()} logical cores visible, load average {load[0]:.1f} / {load[1]:.1f} "
@@ -253,9 +289,10 @@ def main() -> None:
         hist = next(r for r in rows if r[0] == label and r[1].startswith("histogram (2"))
         print(f"\n{label}: histogram {hist[2]:.0f} Mev/s vs a numpy copy of the events in the same "
               f"rounds {hist[6]:.0f} Mev/s: ratio copy/histogram = {hist[6] / hist[2]:.2f} (target <= 3)")
-    print(f"\nTwo voxel-grid encoder nodes (346x260, {args.events} events each, 10 ms windows): "
-          f"one thread {serial:.3f} s, two threads {parallel:.3f} s -> speed-up {serial / parallel:.2f}x")
-
+    print(f"\nTwo jobs on 346x260, {args.events} events each: one thread vs two threads")
+    for name, (serial, parallel, cpu_ratio) in threads.items():
+        print(f"- {name}: {serial:.3f} s vs {parallel:.3f} s -> speed-up {serial / parallel:.2f}x; "
+              f"process CPU time / wall time while threaded = {cpu_ratio:.2f}")
 
 if __name__ == "__main__":
     main()

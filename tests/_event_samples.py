@@ -10,7 +10,7 @@ import functools
 
 import numpy as np
 
-from evrt.events import Geometry, concat_events, from_dv
+from evrt.events import Geometry, concat_events, from_dv, make_events
 
 
 @functools.lru_cache(maxsize=4)
@@ -29,3 +29,20 @@ def load_aedat4(path: str) -> tuple[np.ndarray, Geometry]:
     events = concat_events(chunks)
     events.flags.writeable = False
     return events, Geometry(int(width), int(height))
+
+
+@functools.lru_cache(maxsize=4)
+def load_evt2(path: str) -> tuple[np.ndarray, Geometry]:
+    """All CD events of a Prophesee EVT 2.0 file (read with expelliarmus), 640x480 samples."""
+    import pytest
+
+    expelliarmus = pytest.importorskip("expelliarmus")
+    raw = expelliarmus.Wizard(encoding="evt2").read(path)
+    events = make_events(raw["t"], raw["x"], raw["y"], raw["p"])
+    events.flags.writeable = False
+    return events, Geometry(640, 480)
+
+
+def load_sample(path: str) -> tuple[np.ndarray, Geometry]:
+    """Events + geometry of a shared sample by its extension (.aedat4 or EVT 2.0 .raw)."""
+    return load_evt2(path) if path.endswith(".raw") else load_aedat4(path)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from _event_samples import load_aedat4
+from _event_samples import load_sample
 from conftest import shared_file
 
 from evrt.encoders import functional as F
@@ -27,11 +27,12 @@ from evrt.encoders.nodes import (
 from evrt.events import EventPacket, to_dv, to_tonic
 
 tonic_functional = pytest.importorskip("tonic.functional")
-SAMPLES = ["aedat4/tonic_sample.aedat4", "aedat4/aestream_davis.aedat4"]
+SAMPLES = ["aedat4/tonic_sample.aedat4", "aedat4/aestream_davis.aedat4",
+           "evt2/expelliarmus_evt2_test_sparklers.raw"]
 
 
 def _recording(name: str):
-    return load_aedat4(str(shared_file(name)))
+    return load_sample(str(shared_file(name)))
 
 
 def _run(node, packets):

@@ -22,7 +22,7 @@ from evrt.encoders.nodes import (
 from evrt.errors import ConfigError, EventDataError
 from evrt.events import EventPacket, Geometry, make_events
 
-FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 WINDOWS = st.one_of(
     st.tuples(st.integers(1, 60), st.integers(0, 59)).filter(lambda w: w[1] < w[0]).map(
@@ -214,3 +214,21 @@ def test_encoders_are_registered_and_run_in_a_graph():
     assert all(m.data.shape[:2] == (4, 2) for m in tensors)
     assert all(b.t_start == a.t_start + 10_000 for a, b in zip(tensors, tensors[1:], strict=False))
     assert sum(float(m.data.sum()) for m in tensors) > 0
+
+
+def test_bad_parameters_of_the_functions_are_config_errors():
+    ev = make_events([1, 2], [0, 1], [0, 1], [0, 1])
+    with pytest.raises(ConfigError, match="bins"):
+        F.voxel_grid(ev, 4, 4, 0, 0, 5)
+    with pytest.raises(ConfigError, match="steps"):
+        F.spike_tensor(ev, 4, 4, 0, 0, 5)
+    with pytest.raises(ConfigError, match="shape"):
+        F.event_image(ev, 4, 4, out=np.zeros((4, 4, 2), np.uint8))
+    with pytest.raises(ConfigError, match="shape"):
+        F.histogram(ev, 4, 4, out=np.zeros((2, 3, 4), np.int32))
+    with pytest.raises(ConfigError, match="shape"):
+        F.sample_time_surface(F.new_time_state(4, 4), 5, 1.0, out=np.zeros((2, 4, 3), np.float32))
+    from evrt.filters import functional as FF
+
+    with pytest.raises(ConfigError, match="factor"):
+        FF.downsample(ev, 0)

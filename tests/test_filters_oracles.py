@@ -9,19 +9,20 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from _event_samples import load_aedat4
+from _event_samples import load_sample
 from conftest import shared_file
 
 from evrt.events import PACKED_EVENT_DTYPE, EventPacket, from_dv, to_dv, to_tonic
 from evrt.filters import functional as F
 from evrt.filters.nodes import BackgroundActivityFilter, RefractoryFilter
 
-SAMPLES = ["aedat4/tonic_sample.aedat4", "aedat4/aestream_davis.aedat4"]
+SAMPLES = ["aedat4/tonic_sample.aedat4", "aedat4/aestream_davis.aedat4",
+           "evt2/expelliarmus_evt2_test_sparklers.raw"]
 N = 30_000  # tonic's filters are Python loops: a slice keeps the test fast
 
 
 def _recording(name: str):
-    events, g = load_aedat4(str(shared_file(name)))
+    events, g = load_sample(str(shared_file(name)))
     return events[:N], g
 
 

@@ -22,7 +22,7 @@ from evrt.filters.nodes import (
     RoiFilter,
 )
 
-FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 FILTERS = [
     lambda g: BackgroundActivityFilter(duration_us=15, neighbourhood=8),

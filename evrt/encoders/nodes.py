@@ -33,6 +33,10 @@ class EncoderNode(Node):
         self.stream = stream or self.kind
         self.geometry: Geometry | None = None
 
+    def open(self, context: Any) -> None:
+        super().open(context)
+        F.warm()  # numba cache load before the first window, not during it
+
     def process(self, message: Any) -> Iterable[Any] | None:
         if not isinstance(message, EventPacket):
             return None
@@ -56,8 +60,7 @@ class EncoderNode(Node):
         raise NotImplementedError
 
     def _msg(self, data: np.ndarray, window: Window, **meta: Any) -> TensorMsg:
-        meta = {"encoder": self.kind, "events": int(window.events.shape[0]),
-                "window": window.index, **meta}
+        meta = {"encoder": self.kind, "events": window.count, "window": window.index, **meta}
         return TensorMsg(data, self.stream, window.t_start, window.t_end, meta)
 
 
@@ -81,7 +84,10 @@ class HistogramEncoder(EncoderNode):
 
     def encode(self, window: Window) -> TensorMsg:
         g = self.geometry
-        return self._msg(F.histogram(window.events, g.width, g.height, dtype=self.dtype), window)
+        out = np.zeros((2, g.height, g.width), dtype=self.dtype)
+        for part in window.parts:  # views into the packets the window spans: no concatenation
+            F.histogram(part, g.width, g.height, out=out)
+        return self._msg(out, window)
 
 
 class VoxelGridEncoder(EncoderNode):
@@ -100,8 +106,12 @@ class VoxelGridEncoder(EncoderNode):
 
     def encode(self, window: Window) -> TensorMsg:
         g = self.geometry
-        grid = F.voxel_grid(window.events, g.width, g.height, self.bins, window.t_start,
-                            window.t_end - 1, normalize=self.normalize)
+        grid = np.zeros((self.bins, g.height, g.width), dtype=np.float32)
+        for part in window.parts:
+            F.voxel_grid(part, g.width, g.height, self.bins, window.t_start, window.t_end - 1,
+                         out=grid)
+        if self.normalize:
+            F.normalize_voxel_grid(grid)
         return self._msg(grid, window)
 
 
@@ -124,7 +134,8 @@ class TimeSurfaceEncoder(EncoderNode):
     def encode(self, window: Window) -> TensorMsg:
         # The state keeps each pixel's latest time (a max), so re-applying the events that
         # overlapping windows share changes nothing.
-        F.update_time_state(window.events, self.state)
+        for part in window.parts:
+            F.update_time_state(part, self.state)
         return self._msg(F.sample_time_surface(self.state, window.t_end, self.tau), window,
                          tau_us=self.tau)
 
@@ -146,10 +157,15 @@ class SpikeTensorEncoder(EncoderNode):
         self.dtype = _dtype(dtype)
 
     def encode(self, window: Window) -> TensorMsg:
+        return self._msg(self._bins(window), window, steps=self.steps)
+
+    def _bins(self, window: Window) -> np.ndarray:
         g = self.geometry
-        data = F.spike_tensor(window.events, g.width, g.height, self.steps, window.t_start,
-                              window.t_end, self.binary, dtype=self.dtype)
-        return self._msg(data, window, steps=self.steps)
+        out = np.zeros((self.steps, 2, g.height, g.width), dtype=self.dtype)
+        for part in window.parts:
+            F.spike_tensor(part, g.width, g.height, self.steps, window.t_start, window.t_end,
+                           self.binary, out=out)
+        return out
 
 
 class CumulativeStackEncoder(SpikeTensorEncoder):
@@ -165,9 +181,7 @@ class CumulativeStackEncoder(SpikeTensorEncoder):
                          overlap_events, include_incomplete, stream)
 
     def encode(self, window: Window) -> TensorMsg:
-        g = self.geometry
-        data = F.cumulative_stack(window.events, g.width, g.height, self.steps, window.t_start,
-                                  window.t_end, self.binary, dtype=self.dtype)
+        data = F.cumulate_bins(self._bins(window), self.binary)
         return self._msg(data, window, steps=self.steps)
 
 
@@ -183,7 +197,8 @@ class EventImageEncoder(EncoderNode):
 
     def encode(self, window: Window) -> Frame:
         g = self.geometry
-        image = F.event_image(window.events, g.width, g.height)
+        image = F.event_image(window.parts[0] if window.parts else window.events, g.width, g.height)
+        for part in window.parts[1:]:
+            F.event_image(part, g.width, g.height, out=image)
         return Frame(image, self.stream, window.t_start, window.t_end,
-                     {"encoder": self.kind, "events": int(window.events.shape[0]),
-                      "window": window.index})
+                     {"encoder": self.kind, "events": window.count, "window": window.index})

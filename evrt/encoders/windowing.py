@@ -1,13 +1,17 @@
 """Cutting a packet stream into encoder windows, by time (with overlap) or by event count.
 
-A windower holds back only the events that an unfinished window still needs, so a stream
-gives the same windows whether it arrives in one packet or in many.
+A windower holds back only the packets that an unfinished window still needs, so a stream
+gives the same windows whether it arrives in one packet or in many. It never concatenates:
+a window is a list of views ("parts") into the packets it spans, and the encoders
+accumulate part by part into one output.
 
 Time windows are [origin + k * stride, origin + k * stride + window) with stride =
 window - overlap; origin is the first packet's `t_start` (or `origin_us` when given). A
-window is complete once a packet's `t_end` reaches the window's end: by the packet
-contract no later event can fall inside it. Count windows hold `count` consecutive events
-and advance by `count - overlap`; their time range is [first t, last t + 1).
+window is complete once the stream has provably passed its end: an event at or after it
+was seen, or a packet's `t_end - 1` reached it (a packet cut inside a run of identical
+timestamps may be followed by more events at its last microsecond). Count windows hold
+`count` consecutive events and advance by `count - overlap`; their time range is
+[first t, last t + 1).
 """
 
 from __future__ import annotations
@@ -25,12 +29,23 @@ _NO_START = -(2**62)  # 'emit no incomplete window'
 
 @dataclass
 class Window:
-    """One window's events (a view) and its time range [t_start, t_end)."""
+    """One window: its events as views into the packets it spans, and its time range [t_start, t_end)."""
 
-    events: np.ndarray
+    parts: list[np.ndarray]
     t_start: int
     t_end: int
     index: int
+
+    @property
+    def count(self) -> int:
+        return sum(int(p.shape[0]) for p in self.parts)
+
+    @property
+    def events(self) -> np.ndarray:
+        """All the window's events in one array (a view if they sit in one packet, else a copy)."""
+        if len(self.parts) == 1:
+            return self.parts[0]
+        return concat_events(self.parts) if self.parts else empty_events(0)
 
 
 class TimeWindower:
@@ -48,7 +63,7 @@ class TimeWindower:
         self.include_incomplete = include_incomplete
         self.origin = origin_us
         self.index = 0
-        self.pending = empty_events(0)
+        self.chunks: list[np.ndarray] = []  # non-empty, time-sorted, in arrival order
         self.stream_end: int | None = None
         self.safe_end: int | None = None
         self.last_t: int | None = None
@@ -67,35 +82,43 @@ class TimeWindower:
                 raise EventDataError(
                     f"time goes backwards across packets: {int(events['t'][0])} after {self.last_t}")
             self.last_t = int(events["t"][-1])
-            self.pending = concat_events([self.pending, events]) if self.pending.size else events
+            self.chunks.append(events)
         end = int(packet.t_end)
         if self.last_t is not None:
             end = max(end, self.last_t + 1)
         self.stream_end = end if self.stream_end is None else max(self.stream_end, end)
-        # A packet cut inside a run of identical timestamps may be followed by more events
-        # at its last microsecond, so only windows ending at or before that microsecond are
-        # final (events at t >= b are not in [a, b)).
         safe = int(packet.t_end) - 1
         if self.last_t is not None:
             safe = max(safe, self.last_t)
         self.safe_end = safe if self.safe_end is None else max(self.safe_end, safe)
         yield from self._emit(self.safe_end, _NO_START)
 
+    def _parts(self, a: int, b: int) -> list[np.ndarray]:
+        parts = []
+        for chunk in self.chunks:
+            t = chunk["t"]
+            if t[-1] < a:
+                continue
+            if t[0] >= b:
+                break
+            i0 = int(np.searchsorted(t, a, side="left")) if t[0] < a else 0
+            i1 = int(np.searchsorted(t, b, side="left")) if t[-1] >= b else t.shape[0]
+            if i1 > i0:
+                parts.append(chunk[i0:i1])
+        return parts
+
     def _emit(self, complete_until: int, start_until: int) -> Iterator[Window]:
         """Windows whose end is <= complete_until, then (incomplete) ones starting <= start_until."""
-        t = self.pending["t"]
         while True:
             a = self._start(self.index)
             b = a + self.window
             if b > complete_until and a > start_until:
                 break
-            i0 = int(np.searchsorted(t, a, side="left"))
-            i1 = int(np.searchsorted(t, b, side="left"))
-            yield Window(self.pending[i0:i1], a, b, self.index)
+            yield Window(self._parts(a, b), a, b, self.index)
             self.index += 1
-        keep_from = int(np.searchsorted(t, self._start(self.index), side="left"))
-        if keep_from:
-            self.pending = self.pending[keep_from:].copy()
+        next_start = self._start(self.index)
+        while self.chunks and int(self.chunks[0]["t"][-1]) < next_start:
+            self.chunks.pop(0)
 
     def finish(self) -> Iterator[Window]:
         """End of stream: the complete windows left, then (if wanted) the incomplete ones holding events."""
@@ -121,31 +144,46 @@ class CountWindower:
         self.stride = int(count - overlap)
         self.include_incomplete = include_incomplete
         self.index = 0
-        self.pending = empty_events(0)
+        self.chunks: list[np.ndarray] = []
+        self.first = 0  # stream index of chunks[0][0]
+        self.total = 0  # events seen
+        self.next_start = 0  # stream index where the next window begins
 
-    @staticmethod
-    def _window(events: np.ndarray, index: int) -> Window:
-        return Window(events, int(events["t"][0]), int(events["t"][-1]) + 1, index)
+    def _parts(self, s: int, e: int) -> list[np.ndarray]:
+        parts, base = [], self.first
+        for chunk in self.chunks:
+            n = chunk.shape[0]
+            lo, hi = max(s, base), min(e, base + n)
+            if hi > lo:
+                parts.append(chunk[lo - base:hi - base])
+            base += n
+            if base >= e:
+                break
+        return parts
+
+    def _window(self, s: int, e: int) -> Window:
+        parts = self._parts(s, e)
+        return Window(parts, int(parts[0]["t"][0]), int(parts[-1]["t"][-1]) + 1, self.index)
 
     def push(self, packet: EventPacket) -> Iterator[Window]:
         if packet.events.size:
-            self.pending = (concat_events([self.pending, packet.events])
-                            if self.pending.size else packet.events)
-        start = 0
-        while self.pending.shape[0] - start >= self.count:
-            yield self._window(self.pending[start:start + self.count], self.index)
+            self.chunks.append(packet.events)
+            self.total += packet.events.shape[0]
+        while self.total - self.next_start >= self.count:
+            yield self._window(self.next_start, self.next_start + self.count)
             self.index += 1
-            start += self.stride
-        if start:
-            self.pending = self.pending[start:].copy()
+            self.next_start += self.stride
+        while self.chunks and self.first + self.chunks[0].shape[0] <= self.next_start:
+            self.first += self.chunks.pop(0).shape[0]
 
     def finish(self) -> Iterator[Window]:
         """The last, shorter window, if there are events no full window has covered."""
-        if not self.include_incomplete or not self.pending.size:
+        left = self.total - self.next_start
+        if not self.include_incomplete or left <= 0:
             return
-        if self.index > 0 and self.pending.shape[0] <= self.count - self.stride:
+        if self.index > 0 and left <= self.count - self.stride:
             return  # all of these were already in the previous (overlapping) window
-        yield self._window(self.pending, self.index)
+        yield self._window(self.next_start, self.total)
         self.index += 1
 
 

@@ -18,6 +18,10 @@ class FilterNode(Node):
     kind = "filter"
     geometry: Geometry | None = None
 
+    def open(self, context: Any) -> None:
+        super().open(context)
+        F.warm()  # numba cache load before the first packet, not during it
+
     def process(self, message: Any) -> Iterable[Any] | None:
         if not isinstance(message, EventPacket):
             return (message,)

@@ -7,7 +7,7 @@ without the GIL, so encoders on different threads run in parallel.
 from evrt.encoders.functional._common import NEVER
 from evrt.encoders.functional.display import event_image
 from evrt.encoders.functional.histogram import histogram
-from evrt.encoders.functional.spike_tensor import cumulative_stack, spike_tensor
+from evrt.encoders.functional.spike_tensor import cumulate_bins, cumulative_stack, spike_tensor
 from evrt.encoders.functional.time_surface import (
     new_time_state,
     sample_time_surface,
@@ -18,6 +18,7 @@ from evrt.encoders.functional.voxel_grid import normalize_voxel_grid, voxel_grid
 
 __all__ = [
     "NEVER",
+    "cumulate_bins",
     "cumulative_stack",
     "event_image",
     "histogram",
@@ -29,3 +30,27 @@ __all__ = [
     "update_time_state",
     "voxel_grid",
 ]
+
+_warmed = False
+
+
+def warm() -> None:
+    """Load every encoder kernel from the numba cache (compiling on the very first run) for
+    writable and read-only inputs (arrays that arrive over ZeroMQ are read-only), so the
+    first real window does not pay for it. Runs once per process."""
+    global _warmed
+    if _warmed:
+        return
+    import numpy as np
+
+    from evrt.events import EVENT_DTYPE
+
+    for events in (np.zeros(1, EVENT_DTYPE), np.zeros(1, EVENT_DTYPE)):
+        histogram(events, 1, 1)
+        voxel_grid(events, 1, 1, 2, 0, 1, normalize=True)
+        sample_time_surface(update_time_state(events, new_time_state(1, 1)), 1, 1.0)
+        cumulative_stack(events, 1, 1, 2, 0, 2, binary=True)
+        cumulative_stack(events, 1, 1, 2, 0, 2, binary=False, dtype=np.int32)
+        event_image(events, 1, 1)
+        events.flags.writeable = False  # second round: the read-only specialisations
+    _warmed = True

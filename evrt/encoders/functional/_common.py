@@ -5,7 +5,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from evrt.errors import EventDataError
+from evrt.errors import ConfigError, EventDataError
 from evrt.events import EVENT_DTYPE, as_events
 
 NEVER = np.int64(np.iinfo(np.int64).min // 4)
@@ -19,6 +19,16 @@ def columns(events: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.
     return ev["t"], ev["x"], ev["y"], ev["p"]
 
 
+def records(events: np.ndarray) -> np.ndarray:
+    """The events as a C-contiguous `EVENT_DTYPE` array (a view when it already is one).
+
+    Kernels read whole 16-byte records (`ev[i].t`, `.x`, ...): one contiguous stream,
+    about twice as fast in numba as four strided column views.
+    """
+    ev = as_events(events)
+    return ev if ev.flags.c_contiguous else np.ascontiguousarray(ev)
+
+
 def raise_off_sensor(events: np.ndarray, width: int, height: int, where: str) -> None:
     """Called when a kernel reported out-of-range coordinates: name the first bad event."""
     x, y = events["x"], events["y"]
@@ -28,6 +38,19 @@ def raise_off_sensor(events: np.ndarray, width: int, height: int, where: str) ->
         f"{where}: event {i} at (x={int(x[i])}, y={int(y[i])}) is outside the "
         f"{width}x{height} sensor"
     )
+
+
+def check_positive(value: int, key: str) -> None:
+    """A count parameter (bins, steps, factor) must be >= 1: the kernels index with it."""
+    if int(value) < 1:
+        raise ConfigError(f"{key} must be >= 1, got {value}", key=key)
+
+
+def check_out(out: np.ndarray, shape: tuple[int, ...], where: str) -> None:
+    """A caller-supplied output array must have exactly the shape the kernel writes."""
+    if tuple(out.shape) != tuple(shape) or not out.flags.c_contiguous:
+        raise ConfigError(f"{where}: out must be a C-contiguous array of shape {tuple(shape)}, "
+                          f"got shape {tuple(out.shape)}")
 
 
 def check_window(t_start: int, t_end: int, where: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from evrt.encoders.functional._common import columns, raise_off_sensor
+from evrt.encoders.functional._common import check_out, raise_off_sensor, records
 
 BACKGROUND = (255, 255, 255)
 ON_COLOUR = (40, 90, 230)  # blue-ish
@@ -13,17 +13,18 @@ OFF_COLOUR = (30, 30, 30)  # near black
 
 
 @numba.njit(cache=True, nogil=True)
-def _paint_kernel(x, y, p, on, off, out) -> int:
+def _paint_kernel(ev, on, off, out) -> int:
     height = out.shape[0]
     width = out.shape[1]
     bad = 0
-    for i in range(x.shape[0]):
-        xi = x[i]
-        yi = y[i]
+    for i in range(ev.shape[0]):
+        e = ev[i]
+        xi = e.x
+        yi = e.y
         if xi < 0 or xi >= width or yi < 0 or yi >= height:
             bad += 1
             continue
-        c = on if p[i] != 0 else off
+        c = on if e.p != 0 else off
         out[yi, xi, 0] = c[0]
         out[yi, xi, 1] = c[1]
         out[yi, xi, 2] = c[2]
@@ -41,7 +42,7 @@ def event_image(
     if out is None:
         out = np.empty((height, width, 3), dtype=np.uint8)
         out[:] = np.asarray(background, dtype=np.uint8)
-    _, x, y, p = columns(events)
-    if _paint_kernel(x, y, p, np.asarray(on, np.uint8), np.asarray(off, np.uint8), out):
+    check_out(out, (height, width, 3), "event_image")
+    if _paint_kernel(records(events), np.asarray(on, np.uint8), np.asarray(off, np.uint8), out):
         raise_off_sensor(events, width, height, "event_image")
     return out

@@ -5,22 +5,23 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from evrt.encoders.functional._common import columns, raise_off_sensor
+from evrt.encoders.functional._common import check_out, raise_off_sensor, records
 
 
 @numba.njit(cache=True, nogil=True)
-def _histogram_kernel(x, y, p, out) -> int:
+def _histogram_kernel(ev, out) -> int:
     """Add one count per event at out[p>0, y, x]; returns how many events were off the sensor."""
     height = out.shape[1]
     width = out.shape[2]
     bad = 0
-    for i in range(x.shape[0]):
-        xi = x[i]
-        yi = y[i]
+    for i in range(ev.shape[0]):
+        e = ev[i]
+        xi = e.x
+        yi = e.y
         if xi < 0 or xi >= width or yi < 0 or yi >= height:
             bad += 1
             continue
-        out[1 if p[i] != 0 else 0, yi, xi] += 1
+        out[1 if e.p != 0 else 0, yi, xi] += 1
     return bad
 
 
@@ -39,7 +40,7 @@ def histogram(
     """
     if out is None:
         out = np.zeros((2, height, width), dtype=dtype)
-    _, x, y, p = columns(events)
-    if _histogram_kernel(x, y, p, out):
+    check_out(out, (2, height, width), "histogram")
+    if _histogram_kernel(records(events), out):
         raise_off_sensor(events, width, height, "histogram")
     return out

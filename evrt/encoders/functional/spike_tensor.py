@@ -18,27 +18,34 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from evrt.encoders.functional._common import check_window, columns, raise_off_sensor
+from evrt.encoders.functional._common import (
+    check_out,
+    check_positive,
+    check_window,
+    raise_off_sensor,
+    records,
+)
 
 
 @numba.njit(cache=True, nogil=True)
-def _bin_kernel(t, x, y, p, t_start, t_end, binary, out) -> int:
+def _bin_kernel(ev, t_start, t_end, binary, out) -> int:
     steps = out.shape[0]
     height = out.shape[2]
     width = out.shape[3]
     span = t_end - t_start
     bad = 0
-    for i in range(t.shape[0]):
-        xi = x[i]
-        yi = y[i]
+    for i in range(ev.shape[0]):
+        e = ev[i]
+        xi = e.x
+        yi = e.y
         if xi < 0 or xi >= width or yi < 0 or yi >= height:
             bad += 1
             continue
-        dt = t[i] - t_start
+        dt = e.t - t_start
         if dt < 0 or dt >= span:
             continue
         k = (dt * steps) // span
-        c = 1 if p[i] != 0 else 0
+        c = 1 if e.p != 0 else 0
         if binary:
             out[k, c, yi, xi] = 1
         else:
@@ -64,12 +71,19 @@ def spike_tensor(
 ) -> np.ndarray:
     """(steps, 2, height, width) spikes (binary) or counts per time bin of [t_start, t_end)."""
     check_window(t_start, t_end, "spike_tensor")
+    check_positive(steps, "steps")
     if out is None:
         out = np.zeros((steps, 2, height, width), dtype=dtype)
-    t, x, y, p = columns(events)
-    if _bin_kernel(t, x, y, p, np.int64(t_start), np.int64(t_end), binary, out):
+    check_out(out, (steps, 2, height, width), "spike_tensor")
+    if _bin_kernel(records(events), np.int64(t_start), np.int64(t_end), binary, out):
         raise_off_sensor(events, width, height, "spike_tensor")
     return out
+
+
+def cumulate_bins(tensor: np.ndarray, binary: bool = False) -> np.ndarray:
+    """Turn a spike tensor (per-bin counts or spikes) into the cumulative stack, in place."""
+    _cumulate(tensor, binary)
+    return tensor
 
 
 def cumulative_stack(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from evrt.encoders.functional._common import NEVER, columns, raise_off_sensor
+from evrt.encoders.functional._common import NEVER, check_out, raise_off_sensor, records
 
 
 def new_time_state(width: int, height: int) -> np.ndarray:
@@ -19,19 +19,20 @@ def new_time_state(width: int, height: int) -> np.ndarray:
 
 
 @numba.njit(cache=True, nogil=True)
-def _update_kernel(t, x, y, p, last) -> int:
+def _update_kernel(ev, last) -> int:
     height = last.shape[1]
     width = last.shape[2]
     bad = 0
-    for i in range(t.shape[0]):
-        xi = x[i]
-        yi = y[i]
+    for i in range(ev.shape[0]):
+        e = ev[i]
+        xi = e.x
+        yi = e.y
         if xi < 0 or xi >= width or yi < 0 or yi >= height:
             bad += 1
             continue
         # events are time-sorted, so a plain store keeps the latest (and re-applying a
         # sorted run that was already applied leaves the state unchanged)
-        last[1 if p[i] != 0 else 0, yi, xi] = t[i]
+        last[1 if e.p != 0 else 0, yi, xi] = e.t
     return bad
 
 
@@ -49,8 +50,7 @@ def _sample_kernel(last, t_ref, inv_tau, never, out) -> None:
 
 def update_time_state(events: np.ndarray, state: np.ndarray) -> np.ndarray:
     """Record each event's time as its pixel's latest (per polarity); returns `state`."""
-    t, x, y, p = columns(events)
-    if _update_kernel(t, x, y, p, state):
+    if _update_kernel(records(events), state):
         raise_off_sensor(events, state.shape[2], state.shape[1], "time_surface")
     return state
 
@@ -64,6 +64,7 @@ def sample_time_surface(
     """
     if out is None:
         out = np.empty(state.shape, dtype=np.float32)
+    check_out(out, state.shape, "sample_time_surface")
     _sample_kernel(state, np.int64(t_ref), 1.0 / float(tau), NEVER, out)
     return out
 

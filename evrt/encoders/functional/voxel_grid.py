@@ -13,30 +13,31 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from evrt.encoders.functional._common import columns, raise_off_sensor
+from evrt.encoders.functional._common import check_out, check_positive, raise_off_sensor, records
 
 
 @numba.njit(cache=True, nogil=True)
-def _voxel_kernel(t, x, y, p, t_first, t_last, out) -> int:
+def _voxel_kernel(ev, t_first, t_last, out) -> int:
     bins = out.shape[0]
     height = out.shape[1]
     width = out.shape[2]
     span = t_last - t_first
     bad = 0
-    for i in range(t.shape[0]):
-        xi = x[i]
-        yi = y[i]
+    for i in range(ev.shape[0]):
+        e = ev[i]
+        xi = e.x
+        yi = e.y
         if xi < 0 or xi >= width or yi < 0 or yi >= height:
             bad += 1
             continue
-        dt = t[i] - t_first
+        dt = e.t - t_first
         if dt < 0 or dt > span:
             continue  # outside [t_first, t_last]: not this grid's events
         # integer product, one rounding: t_last lands exactly on bin B - 1
         u = (dt * (bins - 1)) / span if span > 0 else 0.0
         left = int(u)
         frac = u - left
-        pol = 1.0 if p[i] != 0 else -1.0
+        pol = 1.0 if e.p != 0 else -1.0
         out[left, yi, xi] += pol * (1.0 - frac)
         if left + 1 < bins:
             out[left + 1, yi, xi] += pol * frac
@@ -84,10 +85,11 @@ def voxel_grid(
     mean and scaled to unit standard deviation (population std, ddof=0); zero cells stay 0.
     Events outside [t_first, t_last] are ignored; off-sensor events raise `EventDataError`.
     """
+    check_positive(bins, "bins")
     if out is None:
         out = np.zeros((bins, height, width), dtype=np.float32)
-    t, x, y, p = columns(events)
-    if _voxel_kernel(t, x, y, p, np.int64(t_first), np.int64(t_last), out):
+    check_out(out, (bins, height, width), "voxel_grid")
+    if _voxel_kernel(records(events), np.int64(t_first), np.int64(t_last), out):
         raise_off_sensor(events, width, height, "voxel_grid")
     if normalize:
         _normalize_nonzero(out)

@@ -22,3 +22,26 @@ __all__ = [
     "roi",
     "select",
 ]
+
+_warmed = False
+
+
+def warm() -> None:
+    """Load every filter kernel from the numba cache for writable and read-only inputs; once per process."""
+    global _warmed
+    if _warmed:
+        return
+    import numpy as np
+
+    from evrt.events import EVENT_DTYPE
+
+    for events in (np.zeros(2, EVENT_DTYPE), np.zeros(2, EVENT_DTYPE)):
+        select(events, background_activity(events, new_pixel_times(1, 1), 1, 8))
+        refractory_period(events, new_pixel_times(1, 1), 1)
+        hot_pixels(events, HotPixelState(1, 1, 0, 0))
+        roi(events, 0, 0, 1, 1)
+        polarity(events, True)
+        downsample(events, 2)
+        orient(events, 1, 1, True, True, 1)
+        events.flags.writeable = False
+    _warmed = True

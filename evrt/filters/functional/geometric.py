@@ -6,24 +6,25 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from evrt.encoders.functional._common import columns, select
+from evrt.encoders.functional._common import check_positive, records, select
 
 
 @numba.njit(cache=True, nogil=True)
-def _roi_mask(x, y, x0, y0, x1, y1, keep) -> int:
+def _roi_mask(ev, x0, y0, x1, y1, keep) -> int:
     n = 0
-    for i in range(x.shape[0]):
-        k = x[i] >= x0 and x[i] < x1 and y[i] >= y0 and y[i] < y1
+    for i in range(ev.shape[0]):
+        e = ev[i]
+        k = e.x >= x0 and e.x < x1 and e.y >= y0 and e.y < y1
         keep[i] = k
         n += k
     return n
 
 
 @numba.njit(cache=True, nogil=True)
-def _polarity_mask(p, polarity, keep) -> int:
+def _polarity_mask(ev, polarity, keep) -> int:
     n = 0
-    for i in range(p.shape[0]):
-        k = (p[i] != 0) == polarity
+    for i in range(ev.shape[0]):
+        k = (ev[i].p != 0) == polarity
         keep[i] = k
         n += k
     return n
@@ -69,9 +70,9 @@ def _select(events: np.ndarray, keep: np.ndarray, count: int) -> np.ndarray:
 
 def roi(events: np.ndarray, x0: int, y0: int, width: int, height: int, shift: bool = True) -> np.ndarray:
     """Events inside [x0, x0+width) x [y0, y0+height); with `shift`, coordinates become ROI-relative."""
-    _, x, y, _ = columns(events)
-    keep = np.empty(x.shape[0], dtype=np.bool_)
-    n = _roi_mask(x, y, x0, y0, x0 + width, y0 + height, keep)
+    events = records(events)
+    keep = np.empty(events.shape[0], dtype=np.bool_)
+    n = _roi_mask(events, x0, y0, x0 + width, y0 + height, keep)
     out = _select(events, keep, n)
     if shift and out.size:
         _shift(out["x"], out["y"], -x0, -y0)
@@ -80,14 +81,15 @@ def roi(events: np.ndarray, x0: int, y0: int, width: int, height: int, shift: bo
 
 def polarity(events: np.ndarray, keep_on: bool) -> np.ndarray:
     """Only ON (`keep_on=True`) or only OFF events."""
-    _, _, _, p = columns(events)
-    keep = np.empty(p.shape[0], dtype=np.bool_)
-    n = _polarity_mask(p, bool(keep_on), keep)
+    events = records(events)
+    keep = np.empty(events.shape[0], dtype=np.bool_)
+    n = _polarity_mask(events, bool(keep_on), keep)
     return _select(events, keep, n)
 
 
 def downsample(events: np.ndarray, factor: int) -> np.ndarray:
     """Every event moved to pixel (x // factor, y // factor); the sensor shrinks to ceil(W/f) x ceil(H/f)."""
+    check_positive(factor, "factor")
     out = events.copy()
     if out.size:
         _divide(out["x"], out["y"], factor)

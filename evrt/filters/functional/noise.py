@@ -12,7 +12,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from evrt.encoders.functional._common import NEVER, columns, raise_off_sensor
+from evrt.encoders.functional._common import NEVER, raise_off_sensor, records
 
 
 def new_pixel_times(width: int, height: int) -> np.ndarray:
@@ -21,18 +21,19 @@ def new_pixel_times(width: int, height: int) -> np.ndarray:
 
 
 @numba.njit(cache=True, nogil=True)
-def _background_activity_kernel(t, x, y, last, duration, eight, keep) -> int:
+def _background_activity_kernel(ev, last, duration, eight, keep) -> int:
     height = last.shape[0]
     width = last.shape[1]
     bad = 0
-    for i in range(t.shape[0]):
-        xi = np.int64(x[i])
-        yi = np.int64(y[i])
+    for i in range(ev.shape[0]):
+        e = ev[i]
+        xi = np.int64(e.x)
+        yi = np.int64(e.y)
         if xi < 0 or xi >= width or yi < 0 or yi >= height:
             bad += 1
             keep[i] = False
             continue
-        ti = t[i]
+        ti = e.t
         supported = False
         for dy in range(-1, 2):
             yy = yi + dy
@@ -68,27 +69,28 @@ def background_activity(
     """
     if neighbourhood not in (4, 8):
         raise ValueError(f"neighbourhood must be 4 or 8, got {neighbourhood}")
-    t, x, y, _ = columns(events)
-    keep = np.empty(t.shape[0], dtype=np.bool_)
-    if _background_activity_kernel(t, x, y, last, np.int64(duration_us), neighbourhood == 8, keep):
+    ev = records(events)
+    keep = np.empty(ev.shape[0], dtype=np.bool_)
+    if _background_activity_kernel(ev, last, np.int64(duration_us), neighbourhood == 8, keep):
         raise_off_sensor(events, last.shape[1], last.shape[0], "background_activity")
     return keep
 
 
 @numba.njit(cache=True, nogil=True)
-def _refractory_kernel(t, x, y, last, period, keep) -> int:
+def _refractory_kernel(ev, last, period, keep) -> int:
     height = last.shape[0]
     width = last.shape[1]
     bad = 0
-    for i in range(t.shape[0]):
-        xi = x[i]
-        yi = y[i]
+    for i in range(ev.shape[0]):
+        e = ev[i]
+        xi = e.x
+        yi = e.y
         if xi < 0 or xi >= width or yi < 0 or yi >= height:
             bad += 1
             keep[i] = False
             continue
-        keep[i] = t[i] - last[yi, xi] > period
-        last[yi, xi] = t[i]
+        keep[i] = e.t - last[yi, xi] > period
+        last[yi, xi] = e.t
     return bad
 
 
@@ -98,26 +100,27 @@ def refractory_period(events: np.ndarray, last: np.ndarray, period_us: int) -> n
     tonic's convention: the clock restarts on every event, so a pixel that keeps firing
     faster than the period stays silent. `last` is updated in place.
     """
-    t, x, y, _ = columns(events)
-    keep = np.empty(t.shape[0], dtype=np.bool_)
-    if _refractory_kernel(t, x, y, last, np.int64(period_us), keep):
+    ev = records(events)
+    keep = np.empty(ev.shape[0], dtype=np.bool_)
+    if _refractory_kernel(ev, last, np.int64(period_us), keep):
         raise_off_sensor(events, last.shape[1], last.shape[0], "refractory_period")
     return keep
 
 
 @numba.njit(cache=True, nogil=True)
-def _hot_pixel_kernel(t, x, y, counts, hot, learn_end, threshold, decided, keep) -> int:
+def _hot_pixel_kernel(ev, counts, hot, learn_end, threshold, decided, keep) -> int:
     height = hot.shape[0]
     width = hot.shape[1]
     bad = 0
-    for i in range(t.shape[0]):
-        xi = x[i]
-        yi = y[i]
+    for i in range(ev.shape[0]):
+        e = ev[i]
+        xi = e.x
+        yi = e.y
         if xi < 0 or xi >= width or yi < 0 or yi >= height:
             bad += 1
             keep[i] = False
             continue
-        if t[i] < learn_end:
+        if e.t < learn_end:
             counts[yi, xi] += 1
         elif not decided[0]:
             for r in range(height):
@@ -153,10 +156,10 @@ def hot_pixels(events: np.ndarray, state: HotPixelState) -> np.ndarray:
     with >= `threshold` counts becomes hot, and its events are dropped from then on.
     A threshold <= 0 disables learning (learn_end is ignored once decided).
     """
-    t, x, y, _ = columns(events)
-    keep = np.empty(t.shape[0], dtype=np.bool_)
+    ev = records(events)
+    keep = np.empty(ev.shape[0], dtype=np.bool_)
     threshold = state.threshold if state.threshold > 0 else np.int64(np.iinfo(np.int64).max)
-    if _hot_pixel_kernel(t, x, y, state.counts, state.hot, state.learn_end, threshold,
+    if _hot_pixel_kernel(ev, state.counts, state.hot, state.learn_end, threshold,
                          state.decided, keep):
         raise_off_sensor(events, state.hot.shape[1], state.hot.shape[0], "hot_pixels")
     return keep
