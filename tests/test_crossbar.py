@@ -8,6 +8,8 @@ import pytest
 import tomllib
 import torch
 import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch import nn
 
 from evrt.backends import (
@@ -353,3 +355,34 @@ def test_linear_output_shapes_and_layout():
     assert one.shape == (3,)
     out = xb.linear(torch.randn(5, 10), w, None, layer="l")
     assert out.is_contiguous() and out.view(15).shape == (15,)
+
+
+@settings(max_examples=25, deadline=None)
+@given(k=st.integers(1, 70), n=st.integers(1, 40), rows=st.integers(1, 33), cols=st.integers(1, 17),
+       batch=st.integers(1, 6), spikes=st.booleans(), seed=st.integers(0, 2**16))
+def test_ideal_mapping_exact_for_any_tiling(k, n, rows, cols, batch, spikes, seed):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(batch, k, generator=g)
+    if spikes:
+        x = (x > 0.5).float()
+    w = torch.randn(n, k, generator=g)
+    xb = make_backend("crossbar", tile_rows=rows, tile_cols=cols, g_min=0.5, g_max=25.0)
+    assert close(xb.linear(x, w, None, layer="l", spikes=spikes), F.linear(x, w), rel=5e-5)
+    assert xb.layers["l"].n_row_tiles == -(-k // rows)
+    assert xb.layers["l"].n_col_tiles == -(-n // cols)
+
+
+def test_drift_exponent_spread_per_cell():
+    cfg = CrossbarConfig(drift_nu=0.1, drift_nu_std=0.01, seed=5)
+    xb = CrossbarBackend(cfg)
+    w = torch.randn(64, 128)
+    x = torch.randn(2, 128)
+    xb.linear(x, w, None, layer="l")
+    nu = xb.layers["l"].nu
+    assert abs(float(nu.mean()) - 0.1) < 1e-3 and abs(float(nu.std()) / 0.01 - 1) < 0.03
+    xb.advance(1e4)
+    aged = xb.linear(x, w, None, layer="l")
+    # mean decay close to (1e4)^-0.1 but not a single scale factor
+    factor = (aged / F.linear(x, w)).median()
+    assert abs(float(factor) - 1e4 ** -0.1) < 0.02
+    assert not close(aged, F.linear(x, w) * 1e4 ** -0.1, rel=1e-4)
