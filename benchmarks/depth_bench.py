@@ -27,7 +27,20 @@ from evrt.models.depth_data import encode_window
 from evrt.models.depth_infer import DepthPredictor, load_checkpoint
 from evrt.snn.functional import reset_net
 
-REC = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "aedat4" / "aestream_davis.aedat4"
+
+def _find_recording() -> Path:
+    """shared/data/aedat4/aestream_davis.aedat4 beside the checkout (EVRT_SHARED_DATA overrides)."""
+    import os
+
+    env = os.environ.get("EVRT_SHARED_DATA")
+    roots = [Path(env)] if env else [p / "shared" / "data" for p in Path(__file__).resolve().parents]
+    for root in roots:
+        if (root / "aedat4" / "aestream_davis.aedat4").is_file():
+            return root / "aedat4" / "aestream_davis.aedat4"
+    return roots[0] / "aedat4" / "aestream_davis.aedat4"
+
+
+REC = _find_recording()
 W, H = 346, 260
 
 

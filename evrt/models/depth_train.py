@@ -5,7 +5,8 @@ Config (TOML):
     [model]   DepthNetConfig fields (base_channels, levels, res_blocks, timesteps, decay, ...)
     [data]    kind = "depth_scene" | "mvsec", representation, window_us, scale, and the
               source's own keys (see `build_samples`)
-    [train]   spiking, epochs, batch_size, lr, crop, seed, out, threads, log_every
+    [train]   spiking, epochs, batch_size, lr, crop, seed, out, threads, log_every,
+              step_weight, init (a checkpoint to fine-tune from)
 
 Checkpoints: OUT/last.pt after every epoch (model, optimizer, epoch, RNG states, configs),
 OUT/best.pt for the lowest validation mean absolute depth error; `--resume` continues
@@ -37,7 +38,7 @@ __all__ = ["load_config", "build_samples", "depth_loss", "train", "train_main", 
 TRAIN_DEFAULTS: dict[str, Any] = {
     "spiking": True, "epochs": 10, "batch_size": 4, "lr": 2e-3, "weight_decay": 0.0,
     "crop": [64, 64], "seed": 0, "out": "runs/depth", "threads": 1, "log_every": 20,
-    "step_weight": 0.5,
+    "step_weight": 0.5, "init": "",
 }
 DATA_DEFAULTS: dict[str, Any] = {
     "kind": "depth_scene", "representation": "cumulative", "window_us": 50_000, "scale": 1,
@@ -194,6 +195,12 @@ def train(cfg: dict[str, Any], out: str | Path, resume: bool = False) -> Path:
          f"{train_set.x.shape[-1]}x{train_set.x.shape[-2]} in {time.time() - t0:.1f} s; "
          f"{'SNN' if model.spiking else 'ANN'} with {count_parameters(model)} parameters")
     start_epoch, best = 0, float("inf")
+    if tr["init"]:  # fine-tune: start from another run's weights (same model config)
+        init = torch.load(tr["init"], weights_only=False)
+        if init["config"] != mcfg.to_dict():
+            raise ConfigError(f"{tr['init']} holds a different model config", key="train.init")
+        model.load_state_dict(init["model"])
+        _log(f"depth: initialised from {tr['init']} (epoch {init.get('epoch')})")
     if resume and (out / "last.pt").is_file():
         ckpt = torch.load(out / "last.pt", weights_only=False)
         model.load_state_dict(ckpt["model"])

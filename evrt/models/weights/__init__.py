@@ -1,0 +1,1 @@
+"""Shipped model weights (package data). See each `.json` for the command and seed that made the `.pt`."""
