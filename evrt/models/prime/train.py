@@ -179,7 +179,7 @@ def train(cfg: dict, out: str | Path, resume: bool = False, progress: bool = Tru
     final = history[-1] if history else {}
     result = {"kind": cfg["model"]["kind"], "test_acc": final.get("test_acc"),
               "train_acc": final.get("train_acc"), "epochs": len(history),
-              "seconds": time.monotonic() - t0, "checkpoint": str(last),
+              "seconds": final.get("seconds"), "checkpoint": str(last),
               "test_samples": int(len(y_te)), "train_samples": int(len(y_tr))}
     if cfg["model"]["kind"] == "prime" and t_cfg["ship"]:
         pred = predict_full(model, x_te)
