@@ -37,7 +37,7 @@ def log(msg: str) -> None:
 def sweep(model, xt: torch.Tensor, y: np.ndarray) -> list[dict]:
     rows = []
     for thr in THRESHOLDS:
-        r = classify(model, xt, threshold=thr)
+        r = classify(model, xt, threshold=thr, backend=make_backend("digital"))
         rows.append({"threshold": thr, "acc": float((r.prediction.numpy() == y).mean()),
                      "mean_steps": float(r.steps.double().mean())})
     return rows
@@ -54,9 +54,9 @@ def energy(model, xt: torch.Tensor, threshold: float, xbar: dict) -> dict:
         out[name] = {"report": rep.to_dict(), "text": rep.text(),
                      "mean_steps": float(r.steps.double().mean())}
     xb = out["crossbar"]["report"]
-    out["summary"] = {"crossbar_nj": xb["crossbar_per_inference_pj"] / 1e3 if xb.get("crossbar_per_inference_pj") else None,
-                      "digital_event_nj": out["digital"]["report"]["digital_per_inference_pj"] / 1e3,
-                      "digital_dense_nj": out["digital"]["report"]["digital_dense_per_inference_pj"] / 1e3}
+    out["summary"] = {"crossbar_nj": (xb["crossbar_pj_per_inference"] or 0) / 1e3,
+                      "digital_event_nj": out["digital"]["report"]["digital_pj_per_inference"] / 1e3,
+                      "digital_dense_nj": out["digital"]["report"]["digital_dense_pj_per_inference"] / 1e3}
     return out
 
 
@@ -188,9 +188,9 @@ def plots(results: dict, out: Path) -> None:
     for task, e in (("classification", results["energy"]), ("inpainting", results.get("inpainting", {}).get("energy"))):
         if not e:
             continue
-        xb = e["crossbar"]["report"]["crossbar_per_inference_pj"] / 1e3
-        de = e["digital"]["report"]["digital_per_inference_pj"] / 1e3
-        dd = e["digital"]["report"]["digital_dense_per_inference_pj"] / 1e3
+        xb = e["crossbar"]["report"]["crossbar_pj_per_inference"] / 1e3
+        de = e["digital"]["report"]["digital_pj_per_inference"] / 1e3
+        dd = e["digital"]["report"]["digital_dense_pj_per_inference"] / 1e3
         cases.append((task, xb, de, dd))
     w = 0.25
     for i, (_task, xb, de, dd) in enumerate(cases):
@@ -225,9 +225,21 @@ def main() -> int:
     x, y, _ = load_cache("test", 10, limit=args.samples)
     xt = torch.from_numpy(x).transpose(0, 1)
     models = {"PRIME": load_model(args.prime)[0], "baseline": load_model(args.baseline)[0]}
+    path = out / "results.json"
     results: dict = {"samples": int(len(y)), "accuracy": {}, "sweep": {}}
+    if path.exists():          # resume: stages already measured (same samples) are kept
+        old = json.loads(path.read_text())
+        if old.get("samples") == len(y):
+            results = old
+            log(f"resuming from {path}: {sorted(old)}")
+
+    def save() -> None:
+        path.write_text(json.dumps(results, indent=2, default=str))
+
     realistic = {"adc_bits": 8, "dac_bits": 8, "read_noise": 0.02, "prog_noise": 0.02}
     for name, m in models.items():
+        if name in results["sweep"]:
+            continue
         acc = {"digital": evaluate_full(m, x, y, backend=make_backend("digital")),
                "crossbar ideal": evaluate_full(m, x, y, backend=make_backend("crossbar")),
                "crossbar 8b ADC, 2% read + 2% prog noise": evaluate_full(
@@ -236,6 +248,7 @@ def main() -> int:
         log(f"{name}: {acc}")
         results["sweep"][name] = sweep(m, xt, y)
         log(f"{name} sweep: {results['sweep'][name]}")
+        save()
     full = next(r for r in results["sweep"]["PRIME"] if r["threshold"] == 1.0)
     dflt = next(r for r in results["sweep"]["PRIME"] if r["threshold"] == 0.8)
     results["early_stop_default"] = {"threshold": 0.8, "acc": dflt["acc"], "acc_full": full["acc"],
@@ -243,17 +256,20 @@ def main() -> int:
                                      "compute_saved": 1 - dflt["mean_steps"] / 10,
                                      "points_lost": 100 * (full["acc"] - dflt["acc"])}
     log(f"early stop at 0.8: {results['early_stop_default']}")
-    results["energy"] = energy(models["PRIME"], xt, 0.8, {"adc_bits": 8, "dac_bits": 8})
-    results["energy_full_T"] = energy(models["PRIME"], xt, 1.0, {"adc_bits": 8, "dac_bits": 8})
+    if "energy" not in results:
+        results["energy"] = energy(models["PRIME"], xt, 0.8, {"adc_bits": 8, "dac_bits": 8})
+        results["energy_full_T"] = energy(models["PRIME"], xt, 1.0, {"adc_bits": 8, "dac_bits": 8})
+        save()
     log(results["energy"]["crossbar"]["text"])
-    if "robustness" not in args.skip:
+    if "inpainting" not in args.skip and "inpainting" not in results:
+        results["inpainting"] = inpainting(args.inpaint_epochs, out, args.inpaint_samples)
+        save()
+    if "robustness" not in args.skip and "robustness" not in results:
         n = args.robust_samples or len(y)
         results["robustness"] = {"samples": int(min(n, len(y))),
                                  **robustness(models, x[:n], y[:n])}
-    if "inpainting" not in args.skip:
-        results["inpainting"] = inpainting(args.inpaint_epochs, out, args.inpaint_samples)
-    results["seconds"] = time.monotonic() - t_start
-    (out / "results.json").write_text(json.dumps(results, indent=2, default=str))
+    results["seconds"] = results.get("seconds", 0) + time.monotonic() - t_start
+    save()
     if "robustness" in results:
         plots(results, out)
     log(f"done in {results['seconds']:.0f} s; results in {out}/results.json")

@@ -176,3 +176,28 @@ def test_nmnist_bit_layout_and_errors(tmp_path):
     bad.write_bytes(raw + b"\x01\x02")
     with pytest.raises(FormatError, match="5-byte"):
         read_nmnist(bad)
+
+
+def test_training_reads_an_nmnist_folder(tmp_path):
+    """`[data] kind = "nmnist"`: the trainer reads Train/<digit>/*.bin through the reader."""
+    from evrt.models.prime.train import load_config, train
+
+    rng = np.random.default_rng(1)
+    for split in ("Train", "Test"):
+        for digit in (0, 1):
+            d = tmp_path / "nmnist" / split / str(digit)
+            d.mkdir(parents=True)
+            for k in range(2):
+                n = 400
+                t = np.sort(rng.integers(0, 300_000, n))
+                x = rng.integers(0, 17, n) + 17 * digit       # digit 0 left half, 1 right half
+                write_nmnist(d / f"{k:05d}.bin", make_events(t, x, rng.integers(0, 34, n),
+                                                             rng.integers(0, 2, n)))
+    cfg = load_config({"model": {"classes": 2}, "data": {"kind": "nmnist",
+                                                          "root": str(tmp_path / "nmnist"),
+                                                          "steps": 3},
+                       "train": {"epochs": 1, "batch_size": 2, "out": str(tmp_path / "run")}})
+    result = train(cfg, tmp_path / "run", progress=False)
+    assert result["train_samples"] == 4 and result["test_samples"] == 4
+    assert 0.0 <= result["test_acc"] <= 1.0
+    assert (tmp_path / "run" / "last.pt").is_file()

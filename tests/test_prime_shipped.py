@@ -19,7 +19,7 @@ from evrt.models.prime.infer import BUILTIN, evaluate_full, load_prime, predict_
 from evrt.sinks.basic import CallbackSink
 from evrt.sources.synthetic.digits import DigitsSaccades, digits_data
 
-SUBSET = 24
+SUBSET = 16
 
 
 @pytest.fixture(scope="module")

@@ -75,7 +75,8 @@ def classify(model: torch.nn.Module, x: torch.Tensor, *, backend: Backend | None
              threshold: float = 0.8, temperature: float = 2.0,
              min_steps: int = 1) -> EarlyStopResult:
     """Confidence early stop over x [T, B, 2, H, W]: each sample runs until max softmax(mean/temp)
-    >= threshold (threshold >= 1: the full T). Finished samples leave the batch."""
+    >= threshold (threshold >= 1: the full T). Finished samples leave the batch.
+    `backend=None` keeps whatever backend the layers were last given (pass one to be sure)."""
     if backend is not None:
         use_backend(model, backend)
     reset_net(model)

@@ -71,3 +71,36 @@ def encode_nmnist(events: np.ndarray) -> bytes:
 
 def write_nmnist(path: str | Path, events: np.ndarray) -> None:
     Path(path).write_bytes(encode_nmnist(events))
+
+
+def nmnist_folder(root: str | Path, split: str) -> list[tuple[Path, int]]:
+    """(file, label) of an extracted N-MNIST tree: ROOT/Train|Test/<digit>/*.bin, sorted."""
+    base = Path(root) / {"train": "Train", "test": "Test"}.get(split, split)
+    if not base.is_dir():
+        raise FormatError(base, None, "an N-MNIST folder with Train/ and Test/ subfolders")
+    items = [(f, int(d.name)) for d in sorted(base.iterdir()) if d.is_dir() and d.name.isdigit()
+             for f in sorted(d.glob("*.bin"))]
+    if not items:
+        raise FormatError(base, None, "<digit>/*.bin files")
+    return items
+
+
+def load_nmnist_tensors(root: str | Path, split: str, steps: int, limit: int = 0,
+                        seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Spike tensors (N x steps x 2 x 34 x 34 uint8) of an N-MNIST split, each sample binned over
+    [0, its last timestamp]; `limit` takes a fixed random subset. Third item: file positions."""
+    from evrt.encoders.functional.spike_tensor import spike_tensor
+
+    items = nmnist_folder(root, split)
+    order = np.arange(len(items))
+    if limit and limit < len(items):
+        order = np.sort(np.random.default_rng(seed).permutation(len(items))[:limit])
+    x = np.zeros((len(order), steps, 2, 34, 34), np.uint8)
+    y = np.zeros(len(order), np.int64)
+    for k, i in enumerate(order):
+        path, label = items[i]
+        ev = read_nmnist(path)
+        end = int(ev["t"][-1]) + 1 if ev.size else 1
+        x[k] = spike_tensor(ev, 34, 34, steps, 0, end, binary=True, dtype=np.uint8)
+        y[k] = label
+    return x, y, order

@@ -4,8 +4,10 @@ Config (TOML, see configs/prime_train.toml):
 
     [model]  kind = "prime" | "baseline", classes, seed (device-weight draw), keep, std, scale,
              decay, threshold, surrogate_width
-    [data]   steps (T), seed (simulation seed), train_limit / test_limit (0 = whole split),
-             cache (folder of the spike-tensor cache, built on first use; see data.py)
+    [data]   kind = "digits_saccades" | "nmnist" (root = extracted N-MNIST folder with
+             Train/ and Test/), steps (T), seed (simulation seed / subset draw),
+             train_limit / test_limit (0 = whole split), cache (digits spike-tensor cache,
+             built on first use; see data.py)
     [train]  epochs, batch_size, lr, seed (batch order), threads, out, ship, log_every
 
 Loss (`train.loss`): `per_step` (default) averages over t the cross-entropy of the running
@@ -42,7 +44,8 @@ __all__ = ["load_config", "train", "train_main", "eval_main", "load_model"]
 DEFAULTS: dict[str, dict[str, Any]] = {
     "model": {"kind": "prime", "classes": 10, "seed": 0, "keep": 0.5, "std": 6.35, "scale": 0.01,
               "decay": 0.8, "threshold": 0.2, "surrogate_width": 0.5},
-    "data": {"steps": 10, "seed": 0, "train_limit": 0, "test_limit": 0, "cache": "artifacts/prime"},
+    "data": {"kind": "digits_saccades", "root": "", "steps": 10, "seed": 0, "train_limit": 0,
+             "test_limit": 0, "cache": "artifacts/prime"},
     "train": {"epochs": 6, "batch_size": 32, "lr": 1e-3, "seed": 0, "threads": 1,
               "out": "runs/prime", "ship": "", "log_every": 10, "loss": "per_step",
               "temperature": 2.0},
@@ -96,6 +99,13 @@ def data(cfg: dict, split: str, with_index: bool = False) -> tuple[np.ndarray, .
     """Cached spike tensors (uint8, N x T x 2 x 34 x 34) and labels; builds the cache if missing."""
     d = cfg["data"]
     limit = d[f"{split}_limit"]
+    if d["kind"] == "nmnist":
+        from evrt.models.prime.nmnist import load_nmnist_tensors
+
+        x, y, idx = load_nmnist_tensors(d["root"], split, d["steps"], limit, d["seed"])
+        return (x, y, idx) if with_index else (x, y)
+    if d["kind"] != "digits_saccades":
+        raise ConfigError("data.kind must be 'digits_saccades' or 'nmnist'", key="data.kind")
     if not cache_path(split, d["steps"], d["seed"], d["cache"]).exists():
         build_cache(split, d["steps"], seed=d["seed"], limit=limit, cache=d["cache"])
     x, y, idx = load_cache(split, d["steps"], seed=d["seed"], limit=limit, cache=d["cache"])
@@ -161,7 +171,7 @@ def train(cfg: dict, out: str | Path, resume: bool = False, progress: bool = Tru
             opt.zero_grad()
             loss.backward()
             opt.step()
-            loss_sum += float(loss) * len(idx)
+            loss_sum += float(loss.detach()) * len(idx)
             correct += int((logits.argmax(1) == yb).sum())
             seen += len(idx)
             if progress and (b % t_cfg["log_every"] == 0 or b + 1 == n_batches):
