@@ -95,3 +95,24 @@ def test_prime_node_early_stop_on_the_crossbar():
     assert [p.timesteps for p in full] == [10, 10, 10]
     assert all(1 <= p.timesteps < 10 for p in early)
     assert all(p.meta["backend"] == "crossbar" for p in early)
+
+
+def test_prime_node_bins_a_larger_sensor_to_34x34():
+    """DVS128 Gesture-style packets (128 x 128) are binned to the classifier's 34 x 34 input."""
+    from evrt.events import EventPacket, Geometry, make_events
+    from evrt.models.prime.node import PrimeNode
+
+    node = PrimeNode(threshold=1.0, steps=4)
+    node.open(None)
+    rng = np.random.default_rng(0)
+    n = 3000
+    ev = make_events(np.sort(rng.integers(0, 100_000, n)), rng.integers(0, 128, n),
+                     rng.integers(0, 128, n), rng.integers(0, 2, n))
+    packet = EventPacket(ev, Geometry(128, 128), "events", 0, 100_000, {"label": 3})
+    binned = node._events_34(packet)
+    assert binned["x"].max() <= 33 and binned["y"].max() <= 33
+    np.testing.assert_array_equal(binned["x"], ev["x"].astype(np.int64) * 34 // 128)
+    (pred,) = node.process(packet)
+    assert isinstance(pred, Prediction) and pred.timesteps == pred.timesteps_max == 4
+    assert pred.meta["true_label"] == 3
+    node.close()

@@ -228,6 +228,8 @@ def train_main(args: argparse.Namespace) -> int:
 
 
 def eval_main(args: argparse.Namespace) -> int:
+    """Accuracy (digital, ideal crossbar) and confidence early stop; `--early-stop X` sets the
+    confidence threshold (default 0.8). Checkpoints: builtin, a masks .npz or a training .pt."""
     from evrt.backends.factory import make_backend
     from evrt.models.prime.infer import classify
 
