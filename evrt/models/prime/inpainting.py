@@ -68,13 +68,18 @@ class SpikingInpainter(nn.Module):
     """Pruned random-weight spiking conv autoencoder; forward x [T, B, 1, 32, 32] -> [T, B, 1, 32, 32]."""
 
     def __init__(self, *, seed: int = 0, keep: float = 0.5, std: float = 6.35, gain: float = 1.5,
-                 decay: float = 0.25, threshold: float = 0.2, width: int = 16) -> None:
+                 decay: float = 0.25, threshold: float = 0.2, width: int = 16,
+                 pruned: bool = True) -> None:
+        """`pruned=False`: the weight-trained baseline (ordinary `Conv2d`, default init)."""
         super().__init__()
         self.seed, self.keep, self.std, self.gain = seed, keep, std, gain
         g = torch.Generator().manual_seed(seed)
         sg = Rectangular(width=0.5)
 
-        def conv(cin: int, cout: int, stride: int, spikes: bool) -> PrunedConv2d:
+        def conv(cin: int, cout: int, stride: int, spikes: bool) -> nn.Module:
+            if not pruned:
+                torch.manual_seed(seed + cout * 100 + cin)
+                return L.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False, spikes=spikes)
             scale = gain / (std * math.sqrt(cin * 9))
             return PrunedConv2d(cin, cout, 3, stride=stride, padding=1, generator=g, keep=keep,
                                 std=std, scale=scale, spikes=spikes)
