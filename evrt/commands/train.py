@@ -15,6 +15,7 @@ import importlib
 
 CONFIG_FAMILIES: dict[str, str] = {
     "depth": "evrt.models.depth_train",
+    "prime": "evrt.models.prime.train",
 }
 OWN_ARGS_FAMILIES: dict[str, str] = {
     "twin": "evrt.commands.twin",
