@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import mmap
 import struct
-import sys
 import warnings
 import xml.etree.ElementTree as ET
 from collections import deque
@@ -136,68 +135,63 @@ def _events_in_packet(b):
 
 
 @numba.njit(cache=True, nogil=True)
-def _lz4_events(src, dst, dst_at):
-    """One LZ4-compressed `EVTS` packet decoded into dst[dst_at:] and checked, in one GIL-free
-    call (one dispatch per packet: the per-packet Python cost matters at ~160 kB packets).
+def _lz4_events(src, dst):
+    """One LZ4-compressed `EVTS` packet decoded into dst and checked, in one GIL-free call.
 
-    Returns (status, detail, EVTS error, vector start in dst, count, first backwards index or
-    -1, bytes used). status 0 = decoded; -1 = a frame our decoder leaves to python-lz4
-    (checksums, or damage python-lz4 will name); -2 = dst has no room, detail = bytes needed;
-    > 0 = an `lz4_kernel.ERRORS` code, detail = its byte offset in src."""
+    Returns (status, detail, EVTS error, vector start, count, first backwards index or -1).
+    status 0 = decoded; -1 = a frame our decoder leaves to python-lz4 (checksums, or damage
+    python-lz4 will name); > 0 = an `lz4_kernel.ERRORS` code, detail = its byte offset in src."""
     err, first, bound = lz4_kernel.frame_bound(src)
+    if err or bound + lz4_kernel.SLACK > dst.size:
+        return -1, 0, 0, 0, 0, -1
+    size, err, where = lz4_kernel.decode_frame(src, first, dst)
     if err:
-        return -1, 0, 0, 0, 0, -1, 0
-    need = bound + lz4_kernel.SLACK
-    if dst_at + need > dst.size:
-        return -2, need, 0, 0, 0, -1, 0
-    out = dst[dst_at:dst_at + need]
-    size, err, where = lz4_kernel.decode_frame(src, first, out)
+        return err, where, 0, 0, 0, -1
+    start, n, err = _evts_header(dst, size)
     if err:
-        return err, where, 0, 0, 0, -1, 0
-    start, n, err = _evts_header(out, size)
-    if err:
-        return 0, 0, err, 0, 0, -1, size
-    return 0, 0, 0, dst_at + start, n, lz4_kernel.fix_events(out, start, n), size
+        return 0, 0, err, 0, 0, -1
+    return 0, 0, 0, start, n, lz4_kernel.fix_events(dst, start, n)
 
 
-class _Arena:
-    """Output buffers for decoded packets, carved from a few large arrays that are reused
-    once no event array points into them any more (fresh memory costs a page fault per 4 KiB,
-    which was a quarter of the decode time)."""
+@numba.njit(cache=True, nogil=True)
+def _lz4_event_run(data, pos, end, stream_id, dst, t_prev):
+    """Decode consecutive LZ4 `EVTS` packets of one stream from data[pos:end] into one
+    contiguous event array at the start of dst (each packet's vector moved down over the
+    flatbuffer header while it is still in cache), zeroing padding and checking time order.
 
-    SIZE = 1 << 22
-    KEEP = 4
-
-    def __init__(self) -> None:
-        self._all: list[np.ndarray] = []
-        self.current = np.empty(0, np.uint8)
-        self.used = 0
-
-    def commit(self, nbytes: int) -> None:
-        self.used += (nbytes + 63) & ~63  # keep every packet 64-byte aligned
-
-    def reserve(self, nbytes: int) -> tuple[np.ndarray, int]:
-        """(array, offset) with nbytes free, taken from the arena."""
-        if self.used + nbytes > self.current.size:
-            self.fresh(nbytes)
-        at = self.used
-        self.commit(nbytes)
-        return self.current, at
-
-    def fresh(self, nbytes: int) -> None:
-        """Move on to an arena with room for nbytes: a free one of ours, else a new one."""
-        self.used = 0
-        if nbytes > self.SIZE:
-            self.current = np.empty(nbytes, np.uint8)
-            return
-        for a in self._all:
-            # held only by our list, the loop variable and getrefcount: no view is alive
-            if a is not self.current and sys.getrefcount(a) <= 3:
-                self.current = a
-                return
-        self.current = np.empty(self.SIZE, np.uint8)
-        if len(self._all) < self.KEEP:  # more than KEEP in use: the extra ones are not kept
-            self._all.append(self.current)
+    Stops, without consuming it, at the first packet that is of another stream, does not fit
+    in dst, is truncated, damaged, has checksums, or steps back in time (within itself or
+    against t_prev / the packet before): the caller decodes that one on its own, which names
+    the problem exactly. Returns (position after the last packet taken, events, last t)."""
+    o = np.int64(0)
+    cap = dst.size
+    while pos + 8 <= end:
+        sid = lz4_kernel._u32(data, pos)
+        size = lz4_kernel._u32(data, pos + 4)
+        if sid != stream_id or size >= 2147483648 or pos + 8 + size > end:
+            break
+        src = data[pos + 8:pos + 8 + size]
+        err, first, bound = lz4_kernel.frame_bound(src)
+        if err or o + bound + lz4_kernel.SLACK > cap:
+            break
+        out = dst[o:o + bound + lz4_kernel.SLACK]
+        dec, err, where = lz4_kernel.decode_frame(src, first, out)
+        if err:
+            break
+        start, n, err = _evts_header(out, dec)
+        if err:
+            break
+        if n:
+            lz4_kernel.move(dst, o, o + start, 16 * n)
+            if lz4_kernel.fix_events(dst, o, n) >= 0:
+                break
+            w = dst[o:o + 16 * n].view(np.int64)
+            if w[0] < t_prev:
+                break
+            t_prev = w[2 * (n - 1)]
+        o += 16 * n
+        pos += 8 + size
+    return pos, o // 16, t_prev
 
 
 class _Decompressor:
@@ -241,6 +235,9 @@ class Aedat4Reader(Reader):
     """Streams events, frames, IMU and triggers of an AEDAT 4.0 file, packet by packet."""
 
     format = NAME
+    RUN_BYTES = 1 << 20
+    """Output of one inline decode call (64 Ki events): small enough that streaming memory
+    does not depend on the file length, large enough to amortise the per-call cost."""
 
     def __init__(self, path: str, use_table: bool = True, threads: int = 0,
                  read_ahead: int = 8) -> None:
@@ -255,7 +252,6 @@ class Aedat4Reader(Reader):
         self.size = self._file.tell()
         self._file.seek(0)
         self._read_header()
-        self._arena = _Arena()
         self._map: mmap.mmap | None = None
         self._data: np.ndarray | None = None
         self.use_table = use_table
@@ -366,28 +362,13 @@ class Aedat4Reader(Reader):
         p = self.data_table_position
         return p if self.data_start <= p <= self.size else self.size
 
-    def _packet_offsets(self, t_start: int | None) -> Iterator[tuple[int, int, int]]:
-        """(offset, stream id, size) of each packet, from the data table or by walking headers."""
-        end = self._end_of_packets()
+    def _first_packet(self, t_start: int | None) -> int:
+        """Byte offset of the first packet to read: with a start time and a data table, the
+        first packet that may hold t >= t_start (packets follow each other from there)."""
         if t_start is not None and self.table is not None:  # a plain pass walks the headers
-            entries = self.table
-            if t_start is not None:
-                first = next((i for i, e in enumerate(entries) if e.t_last >= t_start), len(entries))
-                entries = entries[first:]
-            for e in entries:
-                yield e.offset - 8, e.stream, e.size  # the table points past the packet header
-            return
-        pos = self.data_start
-        data = self._mapped()
-        while pos < end:
-            if pos + 8 > self.size:
-                warnings.warn(f"{self.path}: truncated packet header at byte {pos} "
-                              f"({self.size - pos} of 8 bytes); stopping after the complete "
-                              "packets", stacklevel=4)
-                return
-            sid, size = _PACKET_HEADER.unpack_from(data, pos)
-            yield pos, sid, size
-            pos += 8 + size
+            entry = next((e for e in self.table if e.t_last >= t_start), None)
+            return entry.offset - 8 if entry is not None else self._end_of_packets()
+        return self.data_start
 
     def _mapped(self) -> np.ndarray:
         """The whole file as a read-only byte array (memory-mapped: packets are decoded straight
@@ -405,15 +386,29 @@ class Aedat4Reader(Reader):
                 self._map.madvise(mmap.MADV_DONTNEED, 0, start)
 
     def _blocks(self, t_start: int | None, t_end: int | None) -> Iterator[Any]:
-        """Read packets in order; decompress and decode up to `read_ahead` of them in worker
-        threads (LZ4/ZSTD and the numba pass release the GIL), yield them in file order."""
+        """Read packets in order and yield them decoded, in file order.
+
+        Inline (the default): runs of consecutive LZ4 event packets are decoded by one kernel
+        call into one event array of up to `RUN_BYTES` (the per-packet Python cost was a third
+        of the time on small packets); any other packet is decoded on its own. With `threads`,
+        up to `read_ahead` packets are decoded ahead in worker threads (all decoders release
+        the GIL)."""
         data = self._mapped()
         released = 0
         end = self._end_of_packets()
         pending: deque[Any] = deque()
         pool = self._pool()
+        pos = self._first_packet(t_start)
+        last_t: dict[int, int] = {}
         try:
-            for pos, sid, size in self._packet_offsets(t_start):
+            while pos < end:
+                if pos + 8 > self.size:
+                    yield from self._drain(pending, t_end)
+                    warnings.warn(f"{self.path}: truncated packet header at byte {pos} "
+                                  f"({self.size - pos} of 8 bytes); stopping after the complete "
+                                  "packets", stacklevel=3)
+                    return
+                sid, size = _PACKET_HEADER.unpack_from(data, pos)
                 stream = self.stream_info.get(sid)
                 if stream is None or size < 0:
                     yield from self._drain(pending, t_end)
@@ -426,21 +421,40 @@ class Aedat4Reader(Reader):
                                   f"bytes announced, {max(end - pos - 8, 0)} present); stopping "
                                   "after the complete packets", stacklevel=3)
                     return
-                if not stream.kind:
-                    continue
-                raw = data[pos + 8:pos + 8 + size]
-                released += 8 + size
                 if released > (1 << 25):
                     self._release_before(pos)
                     released = 0
-                if pool is None:  # inline: no queue
-                    item = self._decode(raw, pos, stream)
+                if not stream.kind:
+                    pos += 8 + size
+                    continue
+                if pool is None and stream.kind == "events" and self.compression in (1, 2):
+                    dst = np.empty(self.RUN_BYTES, np.uint8)
+                    t_prev = last_t.get(sid, -(1 << 63))
+                    after, n, t_last = _lz4_event_run(data, pos, end, sid, dst, t_prev)
+                    if after > pos:
+                        released += after - pos
+                        last_t[sid] = int(t_last)
+                        item = EventBlock(stream.name, dst[:16 * n].view(EVENT_DTYPE), pos,
+                                          ordered=True)
+                        pos = after
+                        yield item
+                        if self._past_end(item, t_end):
+                            return
+                        continue
+                raw = data[pos + 8:pos + 8 + size]
+                at = pos
+                released += 8 + size
+                pos += 8 + size
+                if pool is None:
+                    item = self._decode(raw, at, stream)
                     if item is not None:
+                        if isinstance(item, EventBlock) and item.events.size:
+                            last_t[sid] = int(item.events["t"][-1])
                         yield item
                         if self._past_end(item, t_end):
                             return
                     continue
-                pending.append(pool.submit(self._decode, raw, pos, stream, self._prepare(raw, stream)))
+                pending.append(pool.submit(self._decode, raw, at, stream, self._room(raw, stream)))
                 if len(pending) > self.read_ahead:
                     item = pending.popleft().result()
                     if item is not None:
@@ -474,32 +488,25 @@ class Aedat4Reader(Reader):
             self._executor = ThreadPoolExecutor(self.threads, thread_name_prefix="aedat4")
         return self._executor
 
-    def _prepare(self, raw: np.ndarray, stream: StreamInfo) -> tuple[np.ndarray, int] | None:
-        """For a worker thread: room in the arena for an LZ4 event packet, sized from its
-        block headers (the arena belongs to the reading thread), else None."""
+    def _room(self, raw: np.ndarray, stream: StreamInfo) -> np.ndarray | None:
+        """Output buffer for an LZ4 event packet our decoder takes (sized from its block
+        headers), else None (python-lz4 / zstd path)."""
         if stream.kind != "events" or self.compression not in (1, 2):
             return None
         err, _, bound = lz4_kernel.frame_bound(raw)
-        return None if err else self._arena.reserve(bound + lz4_kernel.SLACK)
+        return None if err else np.empty(bound + lz4_kernel.SLACK, np.uint8)
 
     def _decode(self, raw: np.ndarray, pos: int, stream: StreamInfo,
-                room: tuple[np.ndarray, int] | None = None) -> Any:
-        if stream.kind == "events" and self.compression in (1, 2):
-            arena = self._arena
-            dst, at = room if room is not None else (arena.current, arena.used)
-            out = _lz4_events(raw, dst, at)
-            if out[0] == -2 and room is None:
-                arena.fresh(out[1])
-                dst, at = arena.current, 0
-                out = _lz4_events(raw, dst, at)
-            status, detail, err, start, n, back, used = out
+                room: np.ndarray | None = None) -> Any:
+        if room is None:
+            room = self._room(raw, stream)
+        if room is not None:
+            status, detail, err, start, n, back = _lz4_events(raw, room)
             if status > 0:
                 raise FormatError(self.path, pos + 8 + detail, f"LZ4 data of the '{stream.name}' "
                                   f"packet does not decompress: {lz4_kernel.ERRORS[status]}")
             if status == 0:
-                if room is None:
-                    arena.commit(used)
-                return self._event_block(dst, pos, stream, start, n, err, back)
+                return self._event_block(room, pos, stream, start, n, err, back)
         try:
             buf = self._decompress(raw)
         except Exception as exc:

@@ -68,6 +68,21 @@ def _copy8(typingctx, dst, dst_at, src, src_at):
     return sig, codegen
 
 
+@intrinsic
+def move(typingctx, dst, dst_at, src_at, count):
+    """memmove(dst + dst_at, dst + src_at, count) inside one uint8 array (ranges may overlap);
+    the caller checks bounds."""
+    sig = types.void(dst, types.int64, types.int64, types.int64)
+
+    def codegen(context, builder, signature, args):
+        d, do, so, n = args
+        da = context.make_array(signature.args[0])(context, builder, d)
+        cgutils.raw_memmove(builder, builder.gep(da.data, [do]), builder.gep(da.data, [so]), n, 1)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
 SLACK = 32
 """Bytes the output array must have beyond the bound: short copies write whole 8-byte words."""
 
