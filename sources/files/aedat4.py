@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import mmap
 import struct
+import sys
 import warnings
 import xml.etree.ElementTree as ET
 from collections import deque
@@ -154,12 +155,13 @@ def _lz4_events(src, dst):
 
 
 @numba.njit(cache=True, nogil=True)
-def _lz4_event_run(data, pos, end, stream_id, dst, t_prev):
+def _lz4_event_run(data, pos, end, stream_id, skip, dst, t_prev):
     """Decode consecutive LZ4 `EVTS` packets of one stream from data[pos:end] into one
     contiguous event array at the start of dst (each packet's vector moved down over the
     flatbuffer header while it is still in cache), zeroing padding and checking time order.
 
-    Stops, without consuming it, at the first packet that is of another stream, does not fit
+    Packets of streams marked in `skip` are passed over. Stops, without consuming it, at the
+    first packet that is of another stream, does not fit
     in dst, is truncated, damaged, has checksums, or steps back in time (within itself or
     against t_prev / the packet before): the caller decodes that one on its own, which names
     the problem exactly. Returns (position after the last packet taken, events, last t)."""
@@ -168,7 +170,12 @@ def _lz4_event_run(data, pos, end, stream_id, dst, t_prev):
     while pos + 8 <= end:
         sid = lz4_kernel._u32(data, pos)
         size = lz4_kernel._u32(data, pos + 4)
-        if sid != stream_id or size >= 2147483648 or pos + 8 + size > end:
+        if size >= 2147483648 or pos + 8 + size > end:
+            break
+        if sid != stream_id:
+            if sid < skip.size and skip[sid]:
+                pos += 8 + size
+                continue
             break
         src = data[pos + 8:pos + 8 + size]
         err, first, bound = lz4_kernel.frame_bound(src)
@@ -192,6 +199,34 @@ def _lz4_event_run(data, pos, end, stream_id, dst, t_prev):
         o += 16 * n
         pos += 8 + size
     return pos, o // 16, t_prev
+
+
+class _RunBuffers:
+    """The output arrays of inline decode runs, reused once no event array points into them:
+    fresh memory costs a page fault per 4 KiB, a tenth of the decode time. At most `keep`
+    arrays are kept, so memory stays bounded by what the consumer still holds."""
+
+    def __init__(self, size: int, keep: int = 3) -> None:
+        self.size = size
+        self.keep = keep
+        self._bufs: list[np.ndarray] = []
+        # the reference count seen in get()'s loop for a buffer no view refers to, measured
+        # on a probe held the same way (a list, the loop variable, the call)
+        for probe in [np.empty(1, np.uint8)]:
+            self._idle = self._refs(probe)
+
+    @staticmethod
+    def _refs(buf: np.ndarray) -> int:
+        return sys.getrefcount(buf)
+
+    def get(self) -> np.ndarray:
+        for buf in self._bufs:
+            if self._refs(buf) <= self._idle:
+                return buf
+        buf = np.empty(self.size, np.uint8)
+        if len(self._bufs) < self.keep:
+            self._bufs.append(buf)
+        return buf
 
 
 class _Decompressor:
@@ -235,6 +270,7 @@ class Aedat4Reader(Reader):
     """Streams events, frames, IMU and triggers of an AEDAT 4.0 file, packet by packet."""
 
     format = NAME
+    filters_streams = True
     RUN_BYTES = 1 << 20
     """Output of one inline decode call (64 Ki events): small enough that streaming memory
     does not depend on the file length, large enough to amortise the per-call cost."""
@@ -385,21 +421,28 @@ class Aedat4Reader(Reader):
             if start > 0:
                 self._map.madvise(mmap.MADV_DONTNEED, 0, start)
 
-    def _blocks(self, t_start: int | None, t_end: int | None) -> Iterator[Any]:
+    def _blocks(self, t_start: int | None, t_end: int | None,
+                streams: set[str] | None = None) -> Iterator[Any]:
         """Read packets in order and yield them decoded, in file order.
 
         Inline (the default): runs of consecutive LZ4 event packets are decoded by one kernel
         call into one event array of up to `RUN_BYTES` (the per-packet Python cost was a third
         of the time on small packets); any other packet is decoded on its own. With `threads`,
         up to `read_ahead` packets are decoded ahead in worker threads (all decoders release
-        the GIL)."""
+        the GIL). Packets of streams not in `streams` are skipped undecoded (and do not
+        break a run)."""
         data = self._mapped()
+        skip = np.zeros(max(self.stream_info, default=0) + 1, np.bool_)
+        for sid, info in self.stream_info.items():
+            if sid >= 0:
+                skip[sid] = not info.kind or (streams is not None and info.name not in streams)
         released = 0
         end = self._end_of_packets()
         pending: deque[Any] = deque()
         pool = self._pool()
         pos = self._first_packet(t_start)
         last_t: dict[int, int] = {}
+        buffers = _RunBuffers(self.RUN_BYTES)
         try:
             while pos < end:
                 if pos + 8 > self.size:
@@ -424,13 +467,13 @@ class Aedat4Reader(Reader):
                 if released > (1 << 25):
                     self._release_before(pos)
                     released = 0
-                if not stream.kind:
+                if sid >= 0 and skip[sid]:
                     pos += 8 + size
                     continue
                 if pool is None and stream.kind == "events" and self.compression in (1, 2):
-                    dst = np.empty(self.RUN_BYTES, np.uint8)
+                    dst = buffers.get()
                     t_prev = last_t.get(sid, -(1 << 63))
-                    after, n, t_last = _lz4_event_run(data, pos, end, sid, dst, t_prev)
+                    after, n, t_last = _lz4_event_run(data, pos, end, sid, skip, dst, t_prev)
                     if after > pos:
                         released += after - pos
                         last_t[sid] = int(t_last)

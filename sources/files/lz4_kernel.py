@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numba
 import numpy as np
+from llvmlite import ir
 from numba.core import cgutils, types
 from numba.extending import intrinsic
 
@@ -83,6 +84,28 @@ def move(typingctx, dst, dst_at, src_at, count):
     return sig, codegen
 
 
+def _loader(bits):
+    @intrinsic
+    def load(typingctx, arr, at):
+        """An unsigned little-endian load at arr.data + at (no negative-index fix-up, no
+        alignment); the caller checks bounds."""
+        sig = types.int64(arr, types.int64)
+
+        def codegen(context, builder, signature, args):
+            a, i = args
+            aa = context.make_array(signature.args[0])(context, builder, a)
+            ptr = builder.bitcast(builder.gep(aa.data, [i]), ir.IntType(bits).as_pointer())
+            value = builder.load(ptr, align=1)
+            return builder.zext(value, ir.IntType(64))
+
+        return sig, codegen
+
+    return load
+
+
+_get8 = _loader(8)
+_get16 = _loader(16)
+
 SLACK = 32
 """Bytes the output array must have beyond the bound: short copies write whole 8-byte words."""
 
@@ -144,7 +167,7 @@ def _block(src, i, end, dst, o, o_limit):
     n_src = src.size
     fast_end = end - 20  # room for the fast path's fixed-size reads
     while i < end:
-        token = np.int64(src[i])
+        token = _get8(src, i)
         i += 1
         lit = token >> 4
         mlc = token & 15
@@ -155,7 +178,7 @@ def _block(src, i, end, dst, o, o_limit):
             _copy8(dst, o + 8, src, i + 8)
             i += lit
             o += lit
-            off = np.int64(src[i]) | (np.int64(src[i + 1]) << 8)
+            off = _get16(src, i)
             i += 2
             if off >= 8 and off <= o:
                 m = o - off
