@@ -201,6 +201,31 @@ def _lz4_event_run(data, pos, end, stream_id, skip, dst, t_prev):
     return pos, o // 16, t_prev
 
 
+@numba.njit(cache=True, nogil=True)
+def _plan_run(data, pos, end, stream_id, skip, cap):
+    """Where a run starting at `pos` ends when its output must fit in `cap` bytes, from the
+    packet and LZ4 block headers only (upper bounds of the decoded sizes), so that runs can be
+    handed to worker threads before the previous one is decoded. Stops where
+    `_lz4_event_run` would stop for a reason visible in the headers."""
+    o = np.int64(0)
+    while pos + 8 <= end:
+        sid = lz4_kernel._u32(data, pos)
+        size = lz4_kernel._u32(data, pos + 4)
+        if size >= 2147483648 or pos + 8 + size > end:
+            break
+        if sid != stream_id:
+            if sid < skip.size and skip[sid]:
+                pos += 8 + size
+                continue
+            break
+        err, first, bound = lz4_kernel.frame_bound(data[pos + 8:pos + 8 + size])
+        if err or o + bound + lz4_kernel.SLACK > cap:
+            break
+        o += bound
+        pos += 8 + size
+    return pos
+
+
 class _RunBuffers:
     """The output arrays of inline decode runs, reused once no event array points into them:
     fresh memory costs a page fault per 4 KiB, a tenth of the decode time. At most `keep`
@@ -227,6 +252,16 @@ class _RunBuffers:
         if len(self._bufs) < self.keep:
             self._bufs.append(buf)
         return buf
+
+
+@dataclass
+class _Run:
+    """A run decoded by a worker: its block (None if the first packet was left) and where
+    the kernel stopped, before the planned end if it left a packet."""
+
+    block: EventBlock | None
+    after: int
+    planned: int
 
 
 class _Decompressor:
@@ -277,8 +312,8 @@ class Aedat4Reader(Reader):
 
     def __init__(self, path: str, use_table: bool = True, threads: int = 0,
                  read_ahead: int = 8) -> None:
-        """threads / read_ahead: packets decoded in worker threads ahead of the consumer
-        (0 = inline, the default: on the 2-core test machine threads did not pay off)."""
+        """threads / read_ahead: runs of event packets (and other packets) decoded in worker
+        threads ahead of the consumer (0 = inline in the consumer's thread, the default)."""
         super().__init__(path)
         self.threads = int(threads)
         self.read_ahead = int(read_ahead)
@@ -442,7 +477,7 @@ class Aedat4Reader(Reader):
         pool = self._pool()
         pos = self._first_packet(t_start)
         last_t: dict[int, int] = {}
-        buffers = _RunBuffers(self.RUN_BYTES)
+        buffers = _RunBuffers(self.RUN_BYTES, keep=3 + (self.read_ahead if pool else 0))
         try:
             while pos < end:
                 if pos + 8 > self.size:
@@ -470,6 +505,16 @@ class Aedat4Reader(Reader):
                 if sid >= 0 and skip[sid]:
                     pos += 8 + size
                     continue
+                if pool is not None and stream.kind == "events" and self.compression in (1, 2):
+                    planned = _plan_run(data, pos, end, sid, skip, self.RUN_BYTES)
+                    if planned > pos:
+                        pending.append(pool.submit(self._decode_run, data, pos, planned, sid,
+                                                   skip, buffers.get()))
+                        released += planned - pos
+                        pos = planned
+                        while len(pending) > self.read_ahead:
+                            yield from self._result(pending.popleft().result(), skip)
+                        continue
                 if pool is None and stream.kind == "events" and self.compression in (1, 2):
                     dst = buffers.get()
                     t_prev = last_t.get(sid, -(1 << 63))
@@ -498,25 +543,54 @@ class Aedat4Reader(Reader):
                             return
                     continue
                 pending.append(pool.submit(self._decode, raw, at, stream, self._room(raw, stream)))
-                if len(pending) > self.read_ahead:
-                    item = pending.popleft().result()
-                    if item is not None:
+                while len(pending) > self.read_ahead:
+                    for item in self._result(pending.popleft().result(), skip):
                         yield item
                         if self._past_end(item, t_end):
                             return
-            yield from self._drain(pending, t_end)
+            yield from self._drain(pending, t_end, skip)
         finally:
             for fut in pending:
                 fut.cancel()
 
-    def _drain(self, pending: deque, t_end: int | None) -> Iterator[Any]:
+    def _drain(self, pending: deque, t_end: int | None,
+               skip: np.ndarray | None = None) -> Iterator[Any]:
         while pending:
-            item = pending.popleft().result()
-            if item is not None:
+            for item in self._result(pending.popleft().result(), skip):
                 yield item
                 if self._past_end(item, t_end):
                     pending.clear()
                     return
+
+    def _decode_run(self, data: np.ndarray, pos: int, planned: int, sid: int,
+                    skip: np.ndarray, dst: np.ndarray) -> _Run:
+        """Worker side of a planned run. Time order against the run before is checked by the
+        base class (it compares each block's first event with the previous block's last)."""
+        after, n, _ = _lz4_event_run(data, pos, planned, sid, skip, dst, -(1 << 63))
+        block = EventBlock(self.stream_info[sid].name, dst[:16 * n].view(EVENT_DTYPE), pos,
+                           ordered=True) if after > pos else None
+        return _Run(block, after, planned)
+
+    def _result(self, result: Any, skip: np.ndarray | None) -> Iterator[Any]:
+        """A finished job's messages: a packet's message, or a run's block followed by the
+        packets the run kernel left (damaged, checksummed...: decoded one by one, which
+        raises the exact error where there is one)."""
+        if not isinstance(result, _Run):
+            if result is not None:
+                yield result
+            return
+        if result.block is not None:
+            yield result.block
+        pos = result.after
+        data = self._mapped()
+        while pos < result.planned:
+            sid, size = _PACKET_HEADER.unpack_from(data, pos)
+            stream = self.stream_info[sid]
+            if skip is None or not skip[sid]:
+                item = self._decode(data[pos + 8:pos + 8 + size], pos, stream)
+                if item is not None:
+                    yield item
+            pos += 8 + size
 
     def _past_end(self, item: Any, t_end: int | None) -> bool:
         """With a data table, packets are roughly time ordered: stop after an event block
