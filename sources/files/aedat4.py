@@ -477,7 +477,9 @@ class Aedat4Reader(Reader):
         pool = self._pool()
         pos = self._first_packet(t_start)
         last_t: dict[int, int] = {}
-        buffers = _RunBuffers(self.RUN_BYTES, keep=3 + (self.read_ahead if pool else 0))
+        # runs are large: a couple in flight per thread keep the workers busy
+        run_ahead = min(self.read_ahead, self.threads + 1)
+        buffers = _RunBuffers(self.RUN_BYTES, keep=3 + (run_ahead if pool else 0))
         try:
             while pos < end:
                 if pos + 8 > self.size:
@@ -512,7 +514,7 @@ class Aedat4Reader(Reader):
                                                    skip, buffers.get()))
                         released += planned - pos
                         pos = planned
-                        while len(pending) > self.read_ahead:
+                        while len(pending) > run_ahead:
                             yield from self._result(pending.popleft().result(), skip)
                         continue
                 if pool is None and stream.kind == "events" and self.compression in (1, 2):

@@ -184,8 +184,7 @@ def _block(src, i, end, dst, o, o_limit):
                 m = o - off
                 _copy8(dst, o, dst, m)
                 _copy8(dst, o + 8, dst, m + 8)
-                if mlc > 12:
-                    _copy8(dst, o + 16, dst, m + 16)
+                _copy8(dst, o + 16, dst, m + 16)  # always: a branch costs more than a copy
                 o += mlc + 4
                 continue
             if off == 0 or off > o:
