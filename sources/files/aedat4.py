@@ -286,19 +286,55 @@ class _Decompressor:
         return bytearray(self._zstd.decompressobj().decompress(data))
 
 
-class _Done:
-    """A finished result with the `Future` interface used by the read-ahead queue."""
+class _Job:
+    """A decode job handed to the worker pool that the reading thread takes back and runs
+    itself when no worker has started it (a loaded machine gives the workers no core: then
+    the reader does not wait on them and is as fast as inline; with a free core the workers
+    decode ahead)."""
 
-    __slots__ = ("value",)
+    __slots__ = ("future", "fn", "args", "value", "error", "taken")
 
-    def __init__(self, value: Any):
-        self.value = value
+    def __init__(self, pool: ThreadPoolExecutor, fn: Any, *args: Any) -> None:
+        self.future = pool.submit(fn, *args)
+        self.fn = fn
+        self.args = args
+        self.value: Any = None
+        self.error: BaseException | None = None
+        self.taken = False
+
+    def take(self) -> bool:
+        """Run the job here if no worker has started it; True if it is now done here (an
+        error is kept for `result`, so the messages of earlier jobs still come first)."""
+        if not self.taken and self.future.cancel():
+            try:
+                self.value = self.fn(*self.args)
+            except Exception as exc:
+                self.error = exc
+            self.taken = True
+        return self.taken
 
     def result(self) -> Any:
-        return self.value
+        if self.take():
+            if self.error is not None:
+                raise self.error
+            return self.value
+        return self.future.result()
 
     def cancel(self) -> bool:
-        return False
+        return self.future.cancel()
+
+
+def _next_result(pending: deque) -> Any:
+    """The oldest job's result. While a worker is still on it, the reading thread runs the
+    later jobs no worker has started yet, instead of waiting."""
+    head = pending.popleft()
+    if head.take():
+        return head.result()
+    for job in pending:
+        if head.future.done():
+            break
+        job.take()
+    return head.future.result()
 
 
 class Aedat4Reader(Reader):
@@ -510,12 +546,15 @@ class Aedat4Reader(Reader):
                 if pool is not None and stream.kind == "events" and self.compression in (1, 2):
                     planned = _plan_run(data, pos, end, sid, skip, self.RUN_BYTES)
                     if planned > pos:
-                        pending.append(pool.submit(self._decode_run, data, pos, planned, sid,
-                                                   skip, buffers.get()))
+                        pending.append(_Job(pool, self._decode_run, data, pos, planned, sid,
+                                            skip, buffers.get()))
                         released += planned - pos
                         pos = planned
                         while len(pending) > run_ahead:
-                            yield from self._result(pending.popleft().result(), skip)
+                            for item in self._result(_next_result(pending), skip):
+                                yield item
+                                if self._past_end(item, t_end):
+                                    return
                         continue
                 if pool is None and stream.kind == "events" and self.compression in (1, 2):
                     dst = buffers.get()
@@ -544,9 +583,9 @@ class Aedat4Reader(Reader):
                         if self._past_end(item, t_end):
                             return
                     continue
-                pending.append(pool.submit(self._decode, raw, at, stream, self._room(raw, stream)))
+                pending.append(_Job(pool, self._decode, raw, at, stream, self._room(raw, stream)))
                 while len(pending) > self.read_ahead:
-                    for item in self._result(pending.popleft().result(), skip):
+                    for item in self._result(_next_result(pending), skip):
                         yield item
                         if self._past_end(item, t_end):
                             return
@@ -558,7 +597,7 @@ class Aedat4Reader(Reader):
     def _drain(self, pending: deque, t_end: int | None,
                skip: np.ndarray | None = None) -> Iterator[Any]:
         while pending:
-            for item in self._result(pending.popleft().result(), skip):
+            for item in self._result(_next_result(pending), skip):
                 yield item
                 if self._past_end(item, t_end):
                     pending.clear()
