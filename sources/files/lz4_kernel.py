@@ -20,7 +20,6 @@ from numba.core import cgutils, types
 from numba.extending import intrinsic
 
 MAGIC = 0x184D2204
-BLOCK_MAX = {4: 1 << 16, 5: 1 << 18, 6: 1 << 20, 7: 1 << 22}
 
 ERRORS = {
     1: "not an LZ4 frame (bad magic or version)",
