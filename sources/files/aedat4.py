@@ -7,7 +7,12 @@ at dataTablePosition a compressed `FTAB` flatbuffer listing every packet (offset
 element count, time range), which we use for `seek` and a decompression-free `info`.
 
 An `EVTS` element is a 16-byte struct identical to `EVENT_DTYPE`, so the event vector of a
-decompressed packet is viewed as an event array with no per-event work.
+decompressed packet is viewed as an event array with no per-event work besides zeroing the
+padding bytes and checking time order. For speed (see BENCHMARKS.md), LZ4 event packets
+are decoded by our numba LZ4 decoder (`lz4_kernel`), a whole run of consecutive event
+packets per call, from the memory-mapped file straight into one reused event array; every
+other packet (ZSTD, frames with checksums, frames/IMU/triggers, anything the run kernel
+leaves) goes through python-lz4 / zstandard one packet at a time.
 """
 
 from __future__ import annotations
