@@ -348,6 +348,9 @@ class Aedat4Reader(Reader):
     format = NAME
     filters_streams = True
     RUN_BYTES = 1 << 20
+    KEEP_MAPPED = 1 << 22
+    """Bytes of the mapped file kept resident behind the reading position (read-ahead jobs
+    may still read there); older pages are dropped from the mapping every KEEP_MAPPED bytes."""
     """Output of one inline decode call (64 Ki events): small enough that streaming memory
     does not depend on the file length, large enough to amortise the per-call cost."""
 
@@ -492,8 +495,8 @@ class Aedat4Reader(Reader):
         return self._data
 
     def _release_before(self, pos: int) -> None:
-        if self._map is not None and hasattr(self._map, "madvise") and pos > (1 << 25):
-            start = ((pos - (1 << 25)) // mmap.PAGESIZE) * mmap.PAGESIZE
+        if self._map is not None and hasattr(self._map, "madvise") and pos > self.KEEP_MAPPED:
+            start = ((pos - self.KEEP_MAPPED) // mmap.PAGESIZE) * mmap.PAGESIZE
             if start > 0:
                 self._map.madvise(mmap.MADV_DONTNEED, 0, start)
 
@@ -542,7 +545,7 @@ class Aedat4Reader(Reader):
                                   f"bytes announced, {max(end - pos - 8, 0)} present); stopping "
                                   "after the complete packets", stacklevel=3)
                     return
-                if released > (1 << 25):
+                if released > self.KEEP_MAPPED:
                     self._release_before(pos)
                     released = 0
                 if sid >= 0 and skip[sid]:
