@@ -1,12 +1,16 @@
 """Decode throughput of evrt's AEDAT readers against their peers, and streaming memory.
 
-    .venv/bin/python benchmarks/bench_readers_aedat.py [--repeat 5] [--data ../shared/data]
+    .venv/bin/python benchmarks/bench_readers_aedat.py [--repeat 15] [--data ../shared/data]
 
-Throughput: each reader decodes every event of the file into numpy arrays; best of
-`--repeat` interleaved rounds, Mev/s. Peers: dv-processing and `aedat`
-(AEDAT 4.0), a vectorised numpy decode (AEDAT 2.0, DVS events only, no IMU/time checks).
-Inputs are the samples repeated 10x into a temp file (time shifted so it keeps increasing;
-AEDAT4 rewritten by dv-processing, as a real recording), ~1.1-3.7 M events per run.
+Throughput: each reader decodes every event of the file into numpy arrays (packet by packet,
+as each library streams); `--repeat` rounds after one untimed warm-up round (file in the page
+cache, numba compiled), the readers taking turns in a rotating order within each round.
+Reported per reader: median and best wall time as Mev/s, the spread (min-max Mev/s) and the
+median process CPU time (all threads), which the load of other processes inflates less.
+Peers: dv-processing and `aedat` (AEDAT 4.0), a vectorised numpy decode (AEDAT 2.0, DVS
+events only, no IMU/time checks). Inputs are the samples repeated 10x into a temp file (time
+shifted so it keeps increasing; AEDAT4 rewritten by dv-processing, as a real recording),
+~1.1-3.7 M events per run.
 
 Memory: tracemalloc peak while streaming the sample and the 10x file packet by packet
 (numpy and Python buffers are traced); the 10x file must stay within 20% of the sample.
@@ -15,6 +19,7 @@ Memory: tracemalloc peak while streaming the sample and the 10x file packet by p
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import tempfile
 import time
@@ -91,17 +96,25 @@ def repeat_aedat2(src: Path, dst: Path, times: int) -> None:
             f.write(r.tobytes())
 
 
-def interleaved_best(readers: list[tuple[str, object]], repeat: int) -> list[tuple[str, int, float]]:
-    """Best time of each reader over `repeat` rounds, the readers taking turns in each round
-    (so load from other processes hits all of them alike)."""
-    best = {label: (float("inf"), 0) for label, _ in readers}
-    for _ in range(repeat):
-        for label, fn in readers:
-            t = time.perf_counter()
-            n = fn()
-            dt = time.perf_counter() - t
-            best[label] = (min(best[label][0], dt), n)
-    return [(label, best[label][1], best[label][0]) for label, _ in readers]
+def interleaved(readers: list[tuple[str, object]], repeat: int) -> list[tuple[str, int, list, list]]:
+    """Wall and CPU times of each reader over `repeat` rounds, after one untimed warm-up
+    round; in each round the readers take turns, starting one later than the round before
+    (so neither load from other processes nor cache state favours a fixed position)."""
+    walls: dict[str, list[float]] = {label: [] for label, _ in readers}
+    cpus: dict[str, list[float]] = {label: [] for label, _ in readers}
+    counts: dict[str, int] = {}
+    for label, fn in readers:
+        counts[label] = fn()
+    if len(set(counts.values())) != 1:
+        raise SystemExit(f"readers disagree on the event count: {counts}")
+    for r in range(repeat):
+        k = r % len(readers)
+        for label, fn in readers[k:] + readers[:k]:
+            c, t = time.process_time(), time.perf_counter()
+            fn()
+            walls[label].append(time.perf_counter() - t)
+            cpus[label].append(time.process_time() - c)
+    return [(label, counts[label], walls[label], cpus[label]) for label, _ in readers]
 
 
 def ours(path: Path, **kw):
@@ -174,9 +187,37 @@ def stream_peak(path: Path) -> tuple[int, int]:
     return n, peak
 
 
+_RSS_CODE = """
+import os, sys, warnings
+warnings.simplefilter("ignore")
+from evrt.sources.files import open_file
+def rss():
+    return int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+n, base, peak = 0, 0, 0
+with open_file(sys.argv[1]) as r:
+    for i, m in enumerate(r.packets()):
+        n += len(getattr(m, "events", ()))
+        if i == 2:
+            base = rss()
+        elif i > 2:
+            peak = max(peak, rss())
+print(n, peak - base)
+"""
+
+
+def stream_rss(path: Path) -> tuple[int, int]:
+    """(events, growth of the resident set after the first packets) while streaming `path` in
+    a fresh process (Linux): counts the memory-mapped file pages that tracemalloc misses."""
+    import subprocess
+
+    out = subprocess.run([sys.executable, "-c", _RSS_CODE, str(path)], capture_output=True,
+                         text=True, check=True).stdout.split()
+    return int(out[0]), int(out[1])
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--repeat", type=int, default=9)
+    ap.add_argument("--repeat", type=int, default=15)
     ap.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
     args = ap.parse_args()
     data = Path(args.data)
@@ -190,22 +231,26 @@ def main() -> int:
         repeat_aedat4(data / name, big, REPEAT)
         readers = [("evrt", ours(big)), ("evrt threads=2", ours(big, threads=2)),
                    ("dv-processing", dv_reader(big)), ("aedat", aedat_reader(big))]
-        for label, n, dt in interleaved_best(readers, args.repeat):
-            rows.append((name + " x10", label, n, dt))
+        rows += [(name + " x10", *r) for r in interleaved(readers, args.repeat)]
     for name in ("aedat2/PyAedatTools_IMU_rotDisk.aedat", "aedat2/PyAedatTools_IMU_translBoxes.aedat"):
         big = tmp / (Path(name).stem + "_x10.aedat")
         repeat_aedat2(data / name, big, REPEAT)
         readers = [("evrt", ours(big)), ("numpy (vectorised)", numpy_aedat2(big))]
-        for label, n, dt in interleaved_best(readers, args.repeat):
-            rows.append((name + " x10", label, n, dt))
-    print(f"{'file':48s} {'reader':20s} {'events':>10s} {'ms':>8s} {'Mev/s':>8s} {'vs evrt':>8s}")
-    ref = {}
-    for f, label, n, dt in rows:
+        rows += [(name + " x10", *r) for r in interleaved(readers, args.repeat)]
+    print(f"{args.repeat} rounds; Mev/s from the median and the best wall time; spread = "
+          "slowest..fastest round; CPU = median process CPU ms; evrt/peer = ratio of the "
+          "median rates (best rates)")
+    print(f"{'file':48s} {'reader':20s} {'events':>9s} {'med Mev/s':>9s} {'best':>6s} "
+          f"{'spread':>11s} {'CPU ms':>7s} {'evrt/peer':>15s}")
+    ref: dict[str, tuple[float, float]] = {}
+    for f, label, n, walls, cpus in rows:
+        med, best = n / statistics.median(walls) / 1e6, n / min(walls) / 1e6
         if label == "evrt":
-            ref[f] = n / dt
-        rate = n / dt / 1e6
-        print(f"{f:48s} {label:20s} {n:10d} {dt * 1e3:8.1f} {rate:8.2f} "
-              f"{ref[f] / (n / dt):8.2f}x")
+            ref[f] = (med, best)
+        ratio = "" if label == "evrt" else f"{ref[f][0] / med:.2f} ({ref[f][1] / best:.2f})"
+        print(f"{f:48s} {label:20s} {n:9d} {med:9.2f} {best:6.2f} "
+              f"{n / max(walls) / 1e6:5.1f}..{best:<5.1f} {statistics.median(cpus) * 1e3:7.1f} "
+              f"{ratio:>15s}")
     print()
     from evrt.events import to_dv
 
@@ -229,6 +274,16 @@ def main() -> int:
         n2, p2 = stream_peak(big)
         print(f"{name:48s} {n1:10d} {p1 / 2**20:9.2f}")
         print(f"{name + ' x10':48s} {n2:10d} {p2 / 2**20:9.2f} {p2 / p1:6.2f}")
+    if Path("/proc/self/statm").exists():
+        print()
+        print(f"{'streamed file (resident set, fresh process)':48s} {'events':>10s} {'MiB':>9s}")
+        name = "aedat4/aestream_davis.aedat4"
+        for times in (REPEAT, 10 * REPEAT):
+            path = tmp / f"rss_x{times}.aedat4"
+            repeat_aedat4_packets(data / name, path, times)
+            n, grow = stream_rss(path)
+            print(f"{name + f' x{times} ({path.stat().st_size / 1e6:.0f} MB)':48s} {n:10d} "
+                  f"{grow / 2**20:9.2f}")
     return 0
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import gc
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -62,19 +63,25 @@ def repeat_file(src: Path, dst: Path, fmt: str, repeat: int) -> None:
     dst.write_bytes(head + np.concatenate(parts).tobytes())
 
 
-def best_times(fns, runs: int) -> list[tuple[float, object]]:
-    """Best wall time of each function, the functions interleaved run by run so that a
-    shared machine's load hits them alike."""
-    best = [float("inf")] * len(fns)
+def all_times(fns, runs: int) -> list[tuple[list[float], object]]:
+    """Wall times of each function over `runs` runs, the functions interleaved run by run
+    (starting one later each run) so that a shared machine's load hits them alike."""
+    times: list[list[float]] = [[] for _ in fns]
     outs: list[object] = [None] * len(fns)
-    for _ in range(runs):
-        for i, fn in enumerate(fns):
+    for r in range(runs):
+        k = r % len(fns)
+        for i in list(range(k, len(fns))) + list(range(k)):
             outs[i] = None
             gc.collect()
             t0 = time.perf_counter()
-            outs[i] = fn()
-            best[i] = min(best[i], time.perf_counter() - t0)
-    return list(zip(best, outs, strict=True))
+            outs[i] = fns[i]()
+            times[i].append(time.perf_counter() - t0)
+    return list(zip(times, outs, strict=True))
+
+
+def best_times(fns, runs: int) -> list[tuple[float, object]]:
+    """Best wall time of each function (interleaved as in `all_times`)."""
+    return [(min(t), out) for t, out in all_times(fns, runs)]
 
 
 def evrt_read(path: Path):
@@ -113,18 +120,19 @@ def stream_peak(path: Path, window_us: int | None) -> tuple[int, int]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeat", type=int, default=10, help="copies of the sample in the long file")
-    ap.add_argument("--runs", type=int, default=3, help="timed runs per reader (best is kept)")
+    ap.add_argument("--runs", type=int, default=3, help="timed runs per reader")
     args = ap.parse_args()
     missing = [str(p) for p in SAMPLES.values() if not p.is_file()]
     if missing:
         print(f"samples missing ({missing}); set EVRT_SHARED_DATA", file=sys.stderr)
         return 2
     tmp = Path(tempfile.mkdtemp(prefix="evrt-bench-"))
-    print(f"# decode throughput, best of {args.runs}; long files = sample x{args.repeat} "
+    print(f"# decode throughput, {args.runs} interleaved runs; long files = sample x{args.repeat} "
           f"(DAT x{args.repeat * 50})\n")
+    print("Mev/s from the median wall time (best in brackets); spread = slowest..fastest run\n")
     print("| format | events | evrt read_all Mev/s | evrt streaming Mev/s | expelliarmus Mev/s "
-          "| evrt read_all / expelliarmus |")
-    print("|---|---|---|---|---|---|")
+          "| read_all spread | expelliarmus spread | evrt read_all / expelliarmus |")
+    print("|---|---|---|---|---|---|---|---|")
     long_files = {}
     for fmt, src in SAMPLES.items():
         repeat = args.repeat * (50 if fmt == "dat" else 1)
@@ -132,14 +140,23 @@ def main() -> int:
         repeat_file(src, dst, fmt, repeat)
         long_files[fmt] = dst
         evrt_read(dst)  # numba compile / cache load outside the timing
-        (t_ours, ev), (t_stream, n_stream), (t_peer, pv) = best_times(
+        (w_ours, ev), (w_stream, n_stream), (w_peer, pv) = all_times(
             [lambda d=dst: evrt_read(d), lambda d=dst: evrt_stream(d),
              lambda d=dst, f=fmt: expelliarmus_read(d, f)], args.runs)
         assert len(pv) == ev.size == n_stream, (fmt, len(pv), ev.size, n_stream)
         assert np.array_equal(pv["x"], ev["x"]) and np.array_equal(pv["y"], ev["y"])
         n = ev.size
-        print(f"| {fmt} | {n:,} | {n / t_ours / 1e6:.1f} | {n / t_stream / 1e6:.1f} | "
-              f"{n / t_peer / 1e6:.1f} | {t_peer / t_ours:.2f}x |")
+
+        def rate(w: list[float], n: int = n) -> str:
+            return f"{n / statistics.median(w) / 1e6:.1f} ({n / min(w) / 1e6:.1f})"
+
+        def spread(w: list[float], n: int = n) -> str:
+            return f"{n / max(w) / 1e6:.1f}..{n / min(w) / 1e6:.1f}"
+
+        print(f"| {fmt} | {n:,} | {rate(w_ours)} | {rate(w_stream)} | {rate(w_peer)} | "
+              f"{spread(w_ours)} | {spread(w_peer)} | "
+              f"{statistics.median(w_peer) / statistics.median(w_ours):.2f}x "
+              f"({min(w_peer) / min(w_ours):.2f}x) |")
 
     print(f"\n# peak memory (tracemalloc) streaming the sample and the sample x{args.repeat}\n")
     print("| format | packets | short: events, peak MiB | long: events, peak MiB | long / short |")

@@ -309,3 +309,79 @@ def test_decode_threads_give_the_same_messages_and_errors(tmp_path):
     with Aedat4Reader(str(p), threads=2) as r, pytest.raises(FormatError) as err:
         list(r.packets())
     assert err.value.offset == len(header) + sum(8 + len(x) for _, x in rebuilt[:20]) + 8
+
+
+@pytest.mark.parametrize("bad", [None, "zeros", "backwards"])
+def test_threaded_runs_equal_inline(tmp_path, bad):
+    """Event packets back to back (decoded as runs in worker threads) give the inline result;
+    a damaged packet or a backwards packet inside a run raises at that packet's offset."""
+    header, packets = aedat4_packets(shared_file(TONIC))
+    rebuilt = [(sid, pl) for _, sid, pl in packets if sid == 0]
+    k = 17
+    if bad == "zeros":
+        rebuilt[k] = (0, b"\x00" * len(rebuilt[k][1]))
+    elif bad == "backwards":
+        def earlier(raw):
+            root = struct.unpack_from("<I", raw, 4)[0] + 4
+            vt = root - struct.unpack_from("<i", raw, root)[0]
+            field = root + struct.unpack_from("<H", raw, vt + 4)[0]
+            vec = field + struct.unpack_from("<I", raw, field)[0] + 4
+            struct.pack_into("<q", raw, vec, 1000)
+        rebuilt[k] = (0, recompress(rebuilt[k][1], earlier))
+    p = tmp_path / "runs.aedat4"
+    p.write_bytes(rebuild(header, rebuilt))
+    at = len(header) + sum(8 + len(x) for _, x in rebuilt[:k])
+    results = []
+    for kw in ({}, {"threads": 2, "read_ahead": 2}):
+        with Aedat4Reader(str(p), **kw) as r:
+            r.RUN_BYTES = 1 << 18  # several runs
+            if bad is None:
+                results.append(r.read_all().tobytes())
+                continue
+            with pytest.raises(FormatError) as err:
+                r.read_all()
+            assert err.value.offset in (at, at + 8) and str(p) in str(err.value)
+    if bad is None:
+        assert results[0] == results[1] and len(results[0]) > 0
+
+
+def test_time_going_backwards_between_packets(tmp_path):
+    """A packet that starts before the previous one ended, inside a run of packets the
+    inline decoder takes in one call: the error names that packet's offset."""
+    header, packets = aedat4_packets(shared_file(TONIC))
+    rebuilt = [(sid, pl) for _, sid, pl in packets if sid == 0]  # event packets back to back
+    k = 5
+
+    def earlier(raw):
+        root = struct.unpack_from("<I", raw, 4)[0] + 4
+        vt = root - struct.unpack_from("<i", raw, root)[0]
+        field = root + struct.unpack_from("<H", raw, vt + 4)[0]
+        vec = field + struct.unpack_from("<I", raw, field)[0] + 4
+        struct.pack_into("<q", raw, vec, 1000)  # its first event at t = 1000 µs
+
+    rebuilt[k] = (0, recompress(rebuilt[k][1], earlier))
+    p = tmp_path / "back2.aedat4"
+    p.write_bytes(rebuild(header, rebuilt))
+    with open_file(p) as r, pytest.raises(FormatError) as err:
+        r.read_all()
+    assert err.value.offset == len(header) + sum(8 + len(x) for _, x in rebuilt[:k])
+    assert "backwards" in str(err.value)
+
+
+@pytest.mark.parametrize("run_bytes", [1 << 18, 1 << 19])
+def test_run_buffers_reused_only_when_free(run_bytes):
+    """Inline decoding reuses its output arrays: events held by the consumer are never
+    overwritten, and streaming without holding them cycles through a few arrays only."""
+    path = shared_file(DAVIS)
+    ref = dv_events(path)
+    with open_file(path) as r:
+        r.RUN_BYTES = run_bytes
+        held = [m.events for m in r.packets(streams=["events"])]
+        assert packed(concat_events(held)) == packed(ref)
+        bases = set()
+        copies = []
+        for m in r.packets(streams=["events"]):
+            bases.add(id(m.events.base))
+            copies.append(m.events.view(np.uint8).copy())
+        assert len(held) > 3 and len(bases) <= 3
+        assert b"".join(c.tobytes() for c in copies) == concat_events(held).tobytes()

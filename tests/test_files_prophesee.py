@@ -468,3 +468,30 @@ def test_random_payloads_decode_or_raise_format_error(tmp_path_factory, header, 
     except FormatError as err:
         assert str(path) in str(err)
         assert err.offset is not None and len(header) <= err.offset < len(header) + len(payload)
+
+
+def test_dat_timestamp_wrap_mid_run_keeps_time_increasing(tmp_path):
+    """A 32-bit timestamp wrap inside a run of records (the kernel's branch-free run fails and
+    is redone record by record), then more runs after it: 64-bit time keeps increasing and
+    every field survives, in one call and in small chunks."""
+    name = "dat/expelliarmus_dat_test_NCARS.dat"
+    src = shared_file(name)
+    raw = src.read_bytes()
+    data_start = 0x5B + 2
+    rec = np.frombuffer(raw[data_start:], "<u4").reshape(-1, 2).copy()
+    n = rec.shape[0]
+    # shift time so that record n//2 is at 2^32 - 1 and the next ones wrap past 2^32
+    t64 = rec[:, 0].astype(np.int64) + ((1 << 32) - 1 - int(rec[n // 2, 0]))
+    rec[:, 0] = (t64 & 0xFFFFFFFF).astype(np.uint32)
+    path = tmp_path / "wrap.dat"
+    path.write_bytes(raw[:data_start] + rec.tobytes())
+    assert int(rec[n - 1, 0]) < int(rec[0, 0])  # it does wrap
+    for kw in ({}, {"chunk_words": 997}):
+        with open_file(path, **kw) as r:
+            ev = r.read_all()
+            parts = [m.events for m in r.packets() if isinstance(m, EventPacket)]
+        assert ev.size == n
+        assert ev["t"].tolist() == t64.tolist()
+        assert ev["x"].tolist() == (rec[:, 1] & 0x3FFF).tolist()
+        assert ev["y"].tolist() == ((rec[:, 1] >> 14) & 0x3FFF).tolist()
+        assert concat_events(parts).tobytes() == ev.tobytes()

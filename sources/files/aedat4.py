@@ -7,12 +7,19 @@ at dataTablePosition a compressed `FTAB` flatbuffer listing every packet (offset
 element count, time range), which we use for `seek` and a decompression-free `info`.
 
 An `EVTS` element is a 16-byte struct identical to `EVENT_DTYPE`, so the event vector of a
-decompressed packet is viewed as an event array with no per-event work.
+decompressed packet is viewed as an event array with no per-event work besides zeroing the
+padding bytes and checking time order. For speed (see BENCHMARKS.md), LZ4 event packets
+are decoded by our numba LZ4 decoder (`lz4_kernel`), a whole run of consecutive event
+packets per call, from the memory-mapped file straight into one reused event array; every
+other packet (ZSTD, frames with checksums, frames/IMU/triggers, anything the run kernel
+leaves) goes through python-lz4 / zstandard one packet at a time.
 """
 
 from __future__ import annotations
 
+import mmap
 import struct
+import sys
 import warnings
 import xml.etree.ElementTree as ET
 from collections import deque
@@ -27,7 +34,7 @@ import numpy as np
 from evrt.errors import FormatError
 from evrt.events import EVENT_DTYPE, Geometry
 from evrt.messages import IMU_DTYPE, TRIGGER_DTYPE, Frame, Imu, Trigger
-from evrt.sources.files import flatbuf
+from evrt.sources.files import flatbuf, lz4_kernel
 from evrt.sources.files.base import EventBlock, Reader
 
 NAME = "aedat4"
@@ -84,57 +91,182 @@ def _u32(b, o):
 
 
 @numba.njit(cache=True, nogil=True)
-def _events_in_packet(b):
-    """Find the event vector of a size-prefixed `EVTS` flatbuffer, zero each event's 3 padding
-    bytes (dv leaves them undefined) and find the first event earlier than its predecessor.
+def _evts_header(b, n_buf):
+    """Find the event vector of a size-prefixed `EVTS` flatbuffer in b[:n_buf].
 
-    Returns (vector start, count, error code (0 = ok, see _EVTS_ERRORS), first backwards index
-    or -1). Every offset is bounds-checked, so a corrupt packet cannot read out of the buffer.
-    """
-    n_buf = b.size
+    Returns (vector start, count, error code (0 = ok, see _EVTS_ERRORS)). Every offset is
+    bounds-checked, so a corrupt packet cannot read out of the buffer."""
     if n_buf < 12:
-        return 0, 0, 1, -1
+        return 0, 0, 1
     if _u32(b, 0) + 4 > n_buf:
-        return 0, 0, 2, -1
+        return 0, 0, 2
     if b[8] != 69 or b[9] != 86 or b[10] != 84 or b[11] != 83:  # "EVTS"
-        return 0, 0, 3, -1
+        return 0, 0, 3
     root = 4 + _u32(b, 4)
     if root + 4 > n_buf:
-        return 0, 0, 4, -1
+        return 0, 0, 4
     so = _u32(b, root)
     if so >= 2147483648:
         so -= 4294967296
     vt = root - so
     if vt < 0 or vt + 4 > n_buf:
-        return 0, 0, 5, -1
+        return 0, 0, 5
     vsize = np.int64(b[vt]) | (np.int64(b[vt + 1]) << 8)
     if vsize < 6 or vt + 6 > n_buf:
-        return 0, 0, 0, -1  # no elements field: an empty packet
+        return 0, 0, 0  # no elements field: an empty packet
     off = np.int64(b[vt + 4]) | (np.int64(b[vt + 5]) << 8)
     if off == 0:
-        return 0, 0, 0, -1
+        return 0, 0, 0
     field = root + off
     if field + 4 > n_buf:
-        return 0, 0, 6, -1
+        return 0, 0, 6
     vec = field + _u32(b, field)
     if vec + 4 > n_buf:
-        return 0, 0, 7, -1
+        return 0, 0, 7
     n = _u32(b, vec)
     start = vec + 4
     if start + 16 * n > n_buf:
-        return 0, 0, 8, -1
-    back = -1
-    prev = np.int64(-9223372036854775807)
-    for i in range(n):
-        o = start + 16 * i
-        b[o + 13] = 0
-        b[o + 14] = 0
-        b[o + 15] = 0
-        t = _u32(b, o) | (_u32(b, o + 4) << 32)
-        if t < prev and back < 0:
-            back = i
-        prev = t
-    return start, n, 0, back
+        return 0, 0, 8
+    return start, n, 0
+
+
+@numba.njit(cache=True, nogil=True)
+def _events_in_packet(b):
+    """The event vector of a decompressed `EVTS` packet, its padding bytes zeroed and its
+    first backwards step found: (start, count, error code, first backwards index or -1)."""
+    start, n, err = _evts_header(b, b.size)
+    if err:
+        return 0, 0, err, -1
+    return start, n, 0, lz4_kernel.fix_events(b, start, n)
+
+
+@numba.njit(cache=True, nogil=True)
+def _lz4_events(src, dst):
+    """One LZ4-compressed `EVTS` packet decoded into dst and checked, in one GIL-free call.
+
+    Returns (status, detail, EVTS error, vector start, count, first backwards index or -1).
+    status 0 = decoded; -1 = a frame our decoder leaves to python-lz4 (checksums, or damage
+    python-lz4 will name); > 0 = an `lz4_kernel.ERRORS` code, detail = its byte offset in src."""
+    err, first, bound = lz4_kernel.frame_bound(src)
+    if err or bound + lz4_kernel.SLACK > dst.size:
+        return -1, 0, 0, 0, 0, -1
+    size, err, where = lz4_kernel.decode_frame(src, first, dst)
+    if err:
+        return err, where, 0, 0, 0, -1
+    start, n, err = _evts_header(dst, size)
+    if err:
+        return 0, 0, err, 0, 0, -1
+    return 0, 0, 0, start, n, lz4_kernel.fix_events(dst, start, n)
+
+
+@numba.njit(cache=True, nogil=True)
+def _lz4_event_run(data, pos, end, stream_id, skip, dst, t_prev):
+    """Decode consecutive LZ4 `EVTS` packets of one stream from data[pos:end] into one
+    contiguous event array at the start of dst (each packet's vector moved down over the
+    flatbuffer header while it is still in cache), zeroing padding and checking time order.
+
+    Packets of streams marked in `skip` are passed over. Stops, without consuming it, at the
+    first packet that is of another stream, does not fit
+    in dst, is truncated, damaged, has checksums, or steps back in time (within itself or
+    against t_prev / the packet before): the caller decodes that one on its own, which names
+    the problem exactly. Returns (position after the last packet taken, events, last t)."""
+    o = np.int64(0)
+    cap = dst.size
+    while pos + 8 <= end:
+        sid = lz4_kernel._u32(data, pos)
+        size = lz4_kernel._u32(data, pos + 4)
+        if size >= 2147483648 or pos + 8 + size > end:
+            break
+        if sid != stream_id:
+            if sid < skip.size and skip[sid]:
+                pos += 8 + size
+                continue
+            break
+        src = data[pos + 8:pos + 8 + size]
+        err, first, bound = lz4_kernel.frame_bound(src)
+        if err or o + bound + lz4_kernel.SLACK > cap:
+            break
+        out = dst[o:o + bound + lz4_kernel.SLACK]
+        dec, err, where = lz4_kernel.decode_frame(src, first, out)
+        if err:
+            break
+        start, n, err = _evts_header(out, dec)
+        if err:
+            break
+        if n:
+            lz4_kernel.move(dst, o, o + start, 16 * n)
+            if lz4_kernel.fix_events(dst, o, n) >= 0:
+                break
+            w = dst[o:o + 16 * n].view(np.int64)
+            if w[0] < t_prev:
+                break
+            t_prev = w[2 * (n - 1)]
+        o += 16 * n
+        pos += 8 + size
+    return pos, o // 16, t_prev
+
+
+@numba.njit(cache=True, nogil=True)
+def _plan_run(data, pos, end, stream_id, skip, cap):
+    """Where a run starting at `pos` ends when its output must fit in `cap` bytes, from the
+    packet and LZ4 block headers only (upper bounds of the decoded sizes), so that runs can be
+    handed to worker threads before the previous one is decoded. Stops where
+    `_lz4_event_run` would stop for a reason visible in the headers."""
+    o = np.int64(0)
+    while pos + 8 <= end:
+        sid = lz4_kernel._u32(data, pos)
+        size = lz4_kernel._u32(data, pos + 4)
+        if size >= 2147483648 or pos + 8 + size > end:
+            break
+        if sid != stream_id:
+            if sid < skip.size and skip[sid]:
+                pos += 8 + size
+                continue
+            break
+        err, first, bound = lz4_kernel.frame_bound(data[pos + 8:pos + 8 + size])
+        if err or o + bound + lz4_kernel.SLACK > cap:
+            break
+        o += bound
+        pos += 8 + size
+    return pos
+
+
+class _RunBuffers:
+    """The output arrays of inline decode runs, reused once no event array points into them:
+    fresh memory costs a page fault per 4 KiB, a tenth of the decode time. At most `keep`
+    arrays are kept, so memory stays bounded by what the consumer still holds."""
+
+    def __init__(self, size: int, keep: int = 3) -> None:
+        self.size = size
+        self.keep = keep
+        self._bufs: list[np.ndarray] = []
+        # the reference count seen in get()'s loop for a buffer no view refers to, measured
+        # on a probe held the same way (a list, the loop variable, the call)
+        for probe in [np.empty(1, np.uint8)]:
+            self._idle = self._refs(probe)
+
+    @staticmethod
+    def _refs(buf: np.ndarray) -> int:
+        return sys.getrefcount(buf)
+
+    def get(self) -> np.ndarray:
+        for buf in self._bufs:
+            if self._refs(buf) <= self._idle:
+                return buf
+        buf = np.empty(self.size, np.uint8)
+        if len(self._bufs) < self.keep:
+            self._bufs.append(buf)
+        return buf
+
+
+@dataclass
+class _Run:
+    """A run decoded by a worker: its block (None if the first packet was left) and where
+    the kernel stopped, before the planned end if it left a packet."""
+
+    block: EventBlock | None
+    after: int
+    planned: int
 
 
 class _Decompressor:
@@ -159,30 +291,73 @@ class _Decompressor:
         return bytearray(self._zstd.decompressobj().decompress(data))
 
 
-class _Done:
-    """A finished result with the `Future` interface used by the read-ahead queue."""
+class _Job:
+    """A decode job handed to the worker pool that the reading thread takes back and runs
+    itself when no worker has started it (a loaded machine gives the workers no core: then
+    the reader does not wait on them and is as fast as inline; with a free core the workers
+    decode ahead)."""
 
-    __slots__ = ("value",)
+    __slots__ = ("future", "fn", "args", "value", "error", "taken")
 
-    def __init__(self, value: Any):
-        self.value = value
+    def __init__(self, pool: ThreadPoolExecutor, fn: Any, *args: Any) -> None:
+        self.future = pool.submit(fn, *args)
+        self.fn = fn
+        self.args = args
+        self.value: Any = None
+        self.error: BaseException | None = None
+        self.taken = False
+
+    def take(self) -> bool:
+        """Run the job here if no worker has started it; True if it is now done here (an
+        error is kept for `result`, so the messages of earlier jobs still come first)."""
+        if not self.taken and self.future.cancel():
+            try:
+                self.value = self.fn(*self.args)
+            except Exception as exc:
+                self.error = exc
+            self.taken = True
+        return self.taken
 
     def result(self) -> Any:
-        return self.value
+        if self.take():
+            if self.error is not None:
+                raise self.error
+            return self.value
+        return self.future.result()
 
     def cancel(self) -> bool:
-        return False
+        return self.future.cancel()
+
+
+def _next_result(pending: deque) -> Any:
+    """The oldest job's result. While a worker is still on it, the reading thread runs the
+    later jobs no worker has started yet, instead of waiting."""
+    head = pending.popleft()
+    if head.take():
+        return head.result()
+    for job in pending:
+        if head.future.done():
+            break
+        job.take()
+    return head.future.result()
 
 
 class Aedat4Reader(Reader):
     """Streams events, frames, IMU and triggers of an AEDAT 4.0 file, packet by packet."""
 
     format = NAME
+    filters_streams = True
+    RUN_BYTES = 1 << 20
+    KEEP_MAPPED = 1 << 22
+    """Bytes of the mapped file kept resident behind the reading position (read-ahead jobs
+    may still read there); older pages are dropped from the mapping every KEEP_MAPPED bytes."""
+    """Output of one inline decode call (64 Ki events): small enough that streaming memory
+    does not depend on the file length, large enough to amortise the per-call cost."""
 
     def __init__(self, path: str, use_table: bool = True, threads: int = 0,
                  read_ahead: int = 8) -> None:
-        """threads / read_ahead: packets decoded in worker threads ahead of the consumer
-        (0 = inline, the default: on the 2-core test machine threads did not pay off)."""
+        """threads / read_ahead: runs of event packets (and other packets) decoded in worker
+        threads ahead of the consumer (0 = inline in the consumer's thread, the default)."""
         super().__init__(path)
         self.threads = int(threads)
         self.read_ahead = int(read_ahead)
@@ -192,6 +367,8 @@ class Aedat4Reader(Reader):
         self.size = self._file.tell()
         self._file.seek(0)
         self._read_header()
+        self._map: mmap.mmap | None = None
+        self._data: np.ndarray | None = None
         self.use_table = use_table
         self._table: list[TableEntry] | None = None
         self._table_loaded = False
@@ -300,40 +477,62 @@ class Aedat4Reader(Reader):
         p = self.data_table_position
         return p if self.data_start <= p <= self.size else self.size
 
-    def _packet_offsets(self, t_start: int | None) -> Iterator[tuple[int, int, int]]:
-        """(offset, stream id, size) of each packet, from the data table or by walking headers."""
-        end = self._end_of_packets()
+    def _first_packet(self, t_start: int | None) -> int:
+        """Byte offset of the first packet to read: with a start time and a data table, the
+        first packet that may hold t >= t_start (packets follow each other from there)."""
         if t_start is not None and self.table is not None:  # a plain pass walks the headers
-            entries = self.table
-            if t_start is not None:
-                first = next((i for i, e in enumerate(entries) if e.t_last >= t_start), len(entries))
-                entries = entries[first:]
-            for e in entries:
-                yield e.offset - 8, e.stream, e.size  # the table points past the packet header
-            return
-        pos = self.data_start
-        f = self._file
-        while pos < end:
-            f.seek(pos)
-            head = f.read(8)
-            if len(head) < 8:
-                warnings.warn(f"{self.path}: truncated packet header at byte {pos} "
-                              f"({len(head)} of 8 bytes); stopping after the complete packets",
-                              stacklevel=4)
-                return
-            sid, size = _PACKET_HEADER.unpack(head)
-            yield pos, sid, size
-            pos += 8 + size
+            entry = next((e for e in self.table if e.t_last >= t_start), None)
+            return entry.offset - 8 if entry is not None else self._end_of_packets()
+        return self.data_start
 
-    def _blocks(self, t_start: int | None, t_end: int | None) -> Iterator[Any]:
-        """Read packets in order; decompress and decode up to `read_ahead` of them in worker
-        threads (LZ4/ZSTD and the numba pass release the GIL), yield them in file order."""
-        f = self._file
+    def _mapped(self) -> np.ndarray:
+        """The whole file as a read-only byte array (memory-mapped: packets are decoded straight
+        from the page cache, no read copies). Pages already passed are dropped from the mapping
+        as the reader moves on (`_release_before`), so resident memory stays bounded."""
+        if self._data is None:
+            self._map = mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_READ)
+            self._data = np.frombuffer(self._map, np.uint8)
+        return self._data
+
+    def _release_before(self, pos: int) -> None:
+        if self._map is not None and hasattr(self._map, "madvise") and pos > self.KEEP_MAPPED:
+            start = ((pos - self.KEEP_MAPPED) // mmap.PAGESIZE) * mmap.PAGESIZE
+            if start > 0:
+                self._map.madvise(mmap.MADV_DONTNEED, 0, start)
+
+    def _blocks(self, t_start: int | None, t_end: int | None,
+                streams: set[str] | None = None) -> Iterator[Any]:
+        """Read packets in order and yield them decoded, in file order.
+
+        Inline (the default): runs of consecutive LZ4 event packets are decoded by one kernel
+        call into one event array of up to `RUN_BYTES` (the per-packet Python cost was a third
+        of the time on small packets); any other packet is decoded on its own. With `threads`,
+        up to `read_ahead` packets are decoded ahead in worker threads (all decoders release
+        the GIL). Packets of streams not in `streams` are skipped undecoded (and do not
+        break a run)."""
+        data = self._mapped()
+        skip = np.zeros(max(self.stream_info, default=0) + 1, np.bool_)
+        for sid, info in self.stream_info.items():
+            if sid >= 0:
+                skip[sid] = not info.kind or (streams is not None and info.name not in streams)
+        released = 0
         end = self._end_of_packets()
         pending: deque[Any] = deque()
         pool = self._pool()
+        pos = self._first_packet(t_start)
+        last_t: dict[int, int] = {}
+        # runs are large: a couple in flight per thread keep the workers busy
+        run_ahead = min(self.read_ahead, self.threads + 1)
+        buffers = _RunBuffers(self.RUN_BYTES, keep=3 + (run_ahead if pool else 0))
         try:
-            for pos, sid, size in self._packet_offsets(t_start):
+            while pos < end:
+                if pos + 8 > self.size:
+                    yield from self._drain(pending, t_end)
+                    warnings.warn(f"{self.path}: truncated packet header at byte {pos} "
+                                  f"({self.size - pos} of 8 bytes); stopping after the complete "
+                                  "packets", stacklevel=3)
+                    return
+                sid, size = _PACKET_HEADER.unpack_from(data, pos)
                 stream = self.stream_info.get(sid)
                 if stream is None or size < 0:
                     yield from self._drain(pending, t_end)
@@ -346,33 +545,101 @@ class Aedat4Reader(Reader):
                                   f"bytes announced, {max(end - pos - 8, 0)} present); stopping "
                                   "after the complete packets", stacklevel=3)
                     return
-                if not stream.kind:
+                if released > self.KEEP_MAPPED:
+                    self._release_before(pos)
+                    released = 0
+                if sid >= 0 and skip[sid]:
+                    pos += 8 + size
                     continue
-                f.seek(pos + 8)
-                raw = f.read(size)
-                if pool is None:
-                    pending.append(_Done(self._decode(raw, pos, stream)))
-                else:
-                    pending.append(pool.submit(self._decode, raw, pos, stream))
-                if len(pending) > self.read_ahead:
-                    item = pending.popleft().result()
-                    if item is not None:
+                if pool is not None and stream.kind == "events" and self.compression in (1, 2):
+                    planned = _plan_run(data, pos, end, sid, skip, self.RUN_BYTES)
+                    if planned > pos:
+                        pending.append(_Job(pool, self._decode_run, data, pos, planned, sid,
+                                            skip, buffers.get()))
+                        released += planned - pos
+                        pos = planned
+                        while len(pending) > run_ahead:
+                            for item in self._result(_next_result(pending), skip):
+                                yield item
+                                if self._past_end(item, t_end):
+                                    return
+                        continue
+                if pool is None and stream.kind == "events" and self.compression in (1, 2):
+                    dst = buffers.get()
+                    t_prev = last_t.get(sid, -(1 << 63))
+                    after, n, t_last = _lz4_event_run(data, pos, end, sid, skip, dst, t_prev)
+                    if after > pos:
+                        released += after - pos
+                        last_t[sid] = int(t_last)
+                        item = EventBlock(stream.name, dst[:16 * n].view(EVENT_DTYPE), pos,
+                                          ordered=True)
+                        pos = after
                         yield item
                         if self._past_end(item, t_end):
                             return
-            yield from self._drain(pending, t_end)
+                        continue
+                raw = data[pos + 8:pos + 8 + size]
+                at = pos
+                released += 8 + size
+                pos += 8 + size
+                if pool is None:
+                    item = self._decode(raw, at, stream)
+                    if item is not None:
+                        if isinstance(item, EventBlock) and item.events.size:
+                            last_t[sid] = int(item.events["t"][-1])
+                        yield item
+                        if self._past_end(item, t_end):
+                            return
+                    continue
+                pending.append(_Job(pool, self._decode, raw, at, stream, self._room(raw, stream)))
+                while len(pending) > self.read_ahead:
+                    for item in self._result(_next_result(pending), skip):
+                        yield item
+                        if self._past_end(item, t_end):
+                            return
+            yield from self._drain(pending, t_end, skip)
         finally:
             for fut in pending:
                 fut.cancel()
 
-    def _drain(self, pending: deque, t_end: int | None) -> Iterator[Any]:
+    def _drain(self, pending: deque, t_end: int | None,
+               skip: np.ndarray | None = None) -> Iterator[Any]:
         while pending:
-            item = pending.popleft().result()
-            if item is not None:
+            for item in self._result(_next_result(pending), skip):
                 yield item
                 if self._past_end(item, t_end):
                     pending.clear()
                     return
+
+    def _decode_run(self, data: np.ndarray, pos: int, planned: int, sid: int,
+                    skip: np.ndarray, dst: np.ndarray) -> _Run:
+        """Worker side of a planned run. Time order against the run before is checked by the
+        base class (it compares each block's first event with the previous block's last)."""
+        after, n, _ = _lz4_event_run(data, pos, planned, sid, skip, dst, -(1 << 63))
+        block = EventBlock(self.stream_info[sid].name, dst[:16 * n].view(EVENT_DTYPE), pos,
+                           ordered=True) if after > pos else None
+        return _Run(block, after, planned)
+
+    def _result(self, result: Any, skip: np.ndarray | None) -> Iterator[Any]:
+        """A finished job's messages: a packet's message, or a run's block followed by the
+        packets the run kernel left (damaged, checksummed...: decoded one by one, which
+        raises the exact error where there is one)."""
+        if not isinstance(result, _Run):
+            if result is not None:
+                yield result
+            return
+        if result.block is not None:
+            yield result.block
+        pos = result.after
+        data = self._mapped()
+        while pos < result.planned:
+            sid, size = _PACKET_HEADER.unpack_from(data, pos)
+            stream = self.stream_info[sid]
+            if skip is None or not skip[sid]:
+                item = self._decode(data[pos + 8:pos + 8 + size], pos, stream)
+                if item is not None:
+                    yield item
+            pos += 8 + size
 
     def _past_end(self, item: Any, t_end: int | None) -> bool:
         """With a data table, packets are roughly time ordered: stop after an event block
@@ -387,7 +654,25 @@ class Aedat4Reader(Reader):
             self._executor = ThreadPoolExecutor(self.threads, thread_name_prefix="aedat4")
         return self._executor
 
-    def _decode(self, raw: bytes, pos: int, stream: StreamInfo) -> Any:
+    def _room(self, raw: np.ndarray, stream: StreamInfo) -> np.ndarray | None:
+        """Output buffer for an LZ4 event packet our decoder takes (sized from its block
+        headers), else None (python-lz4 / zstd path)."""
+        if stream.kind != "events" or self.compression not in (1, 2):
+            return None
+        err, _, bound = lz4_kernel.frame_bound(raw)
+        return None if err else np.empty(bound + lz4_kernel.SLACK, np.uint8)
+
+    def _decode(self, raw: np.ndarray, pos: int, stream: StreamInfo,
+                room: np.ndarray | None = None) -> Any:
+        if room is None:
+            room = self._room(raw, stream)
+        if room is not None:
+            status, detail, err, start, n, back = _lz4_events(raw, room)
+            if status > 0:
+                raise FormatError(self.path, pos + 8 + detail, f"LZ4 data of the '{stream.name}' "
+                                  f"packet does not decompress: {lz4_kernel.ERRORS[status]}")
+            if status == 0:
+                return self._event_block(room, pos, stream, start, n, err, back)
         try:
             buf = self._decompress(raw)
         except Exception as exc:
@@ -396,16 +681,7 @@ class Aedat4Reader(Reader):
         try:
             if stream.kind == "events":
                 start, n, err, back = _events_in_packet(np.frombuffer(buf, np.uint8))
-                if err:
-                    raise FormatError(self.path, pos + 8, f"corrupt '{stream.name}' packet: "
-                                      f"decompressed EVTS flatbuffer: {_EVTS_ERRORS[err]}")
-                ev = np.frombuffer(buf, EVENT_DTYPE, count=n, offset=start)
-                if back >= 0:
-                    raise FormatError(
-                        self.path, pos, f"stream '{stream.name}': time goes backwards at event "
-                        f"{back} of the block: t={int(ev['t'][back])} after "
-                        f"t={int(ev['t'][back - 1])} (expected non-decreasing timestamps)")
-                return EventBlock(stream.name, ev, pos, ordered=True)
+                return self._event_block(buf, pos, stream, start, n, err, back)
             t = flatbuf.root(buf, stream.type_id.encode(), size_prefixed=True)
             if stream.kind == "frames":
                 return self._frame(t, stream)
@@ -417,6 +693,19 @@ class Aedat4Reader(Reader):
             raise FormatError(self.path, pos + 8, f"corrupt '{stream.name}' packet: decompressed "
                               f"flatbuffer byte {exc.where}: {exc}") from None
         return None
+
+    def _event_block(self, buf: Any, pos: int, stream: StreamInfo, start: int, n: int,
+                     err: int, back: int) -> EventBlock:
+        if err:
+            raise FormatError(self.path, pos + 8, f"corrupt '{stream.name}' packet: "
+                              f"decompressed EVTS flatbuffer: {_EVTS_ERRORS[err]}")
+        ev = np.frombuffer(buf, EVENT_DTYPE, count=n, offset=start)
+        if back >= 0:
+            raise FormatError(
+                self.path, pos, f"stream '{stream.name}': time goes backwards at event "
+                f"{back} of the block: t={int(ev['t'][back])} after "
+                f"t={int(ev['t'][back - 1])} (expected non-decreasing timestamps)")
+        return EventBlock(stream.name, ev, pos, ordered=True)
 
     @staticmethod
     def _frame(t: flatbuf.Table, stream: StreamInfo) -> Frame:
@@ -490,5 +779,12 @@ class Aedat4Reader(Reader):
             if self._executor is not None:
                 self._executor.shutdown(wait=True, cancel_futures=True)
                 self._executor = None
+            self._data = None
+            if self._map is not None:
+                try:
+                    self._map.close()
+                except BufferError:  # a caller still holds a view; the GC closes it later
+                    pass
+                self._map = None
             self._file.close()
         super().close()

@@ -52,6 +52,9 @@ class Reader:
 
     path: str
     format: str = "unknown"
+    filters_streams: bool = False
+    """True when `_blocks` takes `streams=` (a set of names, or None) and skips the others
+    without decoding them; the base class filters again either way."""
     geometry: Geometry
     streams: dict[str, str]
 
@@ -100,7 +103,9 @@ class Reader:
         wanted = set(streams) if streams is not None else None
         cutters: dict[str, _Cutter] = {}
         last_t: dict[str, tuple[int, int]] = {}
-        for item in self._blocks(t_start, t_end):
+        blocks = (self._blocks(t_start, t_end, streams=wanted) if self.filters_streams
+                  else self._blocks(t_start, t_end))
+        for item in blocks:
             if isinstance(item, EventBlock):
                 if wanted is not None and item.stream not in wanted:
                     continue
