@@ -15,6 +15,7 @@ import numpy as np
 
 from evrt.encoders import functional as F
 from evrt.encoders.buffers import BufferRing
+from evrt.encoders.functional.display import fill_background
 from evrt.encoders.windowing import Window, make_windower
 from evrt.errors import ConfigError, EventDataError
 from evrt.events import EventPacket, Geometry
@@ -208,9 +209,6 @@ class CumulativeStackEncoder(SpikeTensorEncoder):
         return self._msg(data, window, steps=self.steps)
 
 
-_BACKGROUND = np.asarray(F.BACKGROUND, dtype=np.uint8)
-
-
 class EventImageEncoder(EncoderNode):
     """An RGB `Frame` per window for display: each pixel shows the polarity of its last event."""
 
@@ -229,8 +227,7 @@ class EventImageEncoder(EncoderNode):
 
     def encode(self, window: Window) -> Frame:
         g = self.geometry
-        image = self.ring.take(None)
-        image[:] = _BACKGROUND
+        image = fill_background(self.ring.take(None))
         for part in window.parts:
             F.event_image(part, g.width, g.height, out=image)
         return Frame(image, self.stream, window.t_start, window.t_end,
