@@ -259,6 +259,52 @@ def _serial_vs_threads(jobs: list, rounds: int = 7) -> dict[str, float]:
             "share_min": min(shares), "share_max": max(shares)}
 
 
+def _gil_probe(call, rounds: int = 5, calls: int = 3) -> tuple[float, float, float]:
+    """How fast a GIL-needing Python loop turns while `call` runs on another thread,
+    relative to its speed beside a thread that merely sleeps (median, min, max over rounds).
+
+    The probe counts only the turns it makes while the worker is inside `call` (the worker
+    raises a flag around each call and sums the time spent inside). Near 0: the call holds
+    the GIL. Well above 0: other Python threads keep running meanwhile. Unlike a wall-time
+    speed-up this needs no idle second core: sharing one core, the probe still gets its part."""
+    call()  # warm
+    inside = [False, 0.0]
+
+    def job():
+        for _ in range(calls):
+            t0 = time.perf_counter()
+            inside[0] = True
+            call()
+            inside[0] = False
+            inside[1] += time.perf_counter() - t0
+
+    ratios = []
+    interval = sys.getswitchinterval()
+    # a GIL-holding call hands the GIL over only when it returns, before the flag drops: a
+    # short switch interval keeps that hand-over (counted as 'inside') to a sliver
+    sys.setswitchinterval(0.0005)
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        job()
+        duration = time.perf_counter() - t0
+        sleeper = threading.Thread(target=time.sleep, args=(duration,))
+        n, t0 = 0, time.perf_counter()
+        sleeper.start()
+        while sleeper.is_alive():
+            n += 1
+        idle_rate = n / (time.perf_counter() - t0)
+        inside[1] = 0.0
+        worker = threading.Thread(target=job)
+        n = 0
+        worker.start()
+        while worker.is_alive():
+            if inside[0]:
+                n += 1
+        ratios.append(n / inside[1] / idle_rate)
+    sys.setswitchinterval(interval)
+    return float(np.median(ratios)), min(ratios), max(ratios)
+
+
 def bench_threads(events: np.ndarray, g: Geometry) -> dict[str, dict[str, float]]:
     """Two encoder jobs on one thread vs on two threads (numba releases the GIL): the bare
     kernel on the whole array, the same kernel compiled WITHOUT nogil as a control, and
@@ -279,6 +325,8 @@ def bench_threads(events: np.ndarray, g: Geometry) -> dict[str, dict[str, float]
         holds_gil(rec, np.int64(t0), np.int64(t1), np.zeros((5, g.height, g.width), np.float32))
 
     out["control: same kernel compiled without nogil"] = _serial_vs_threads([control, control])
+    out["GIL probe"] = {"voxel_grid kernel (nogil)": _gil_probe(kernel[0]),
+                        "control: compiled without nogil": _gil_probe(control)}
     whole = EventPacket(events, g)
     for size in (PACKET_EVENTS, 50_000):
         packets = [whole[i:i + size] for i in range(0, len(whole), size)]
@@ -326,9 +374,21 @@ def main() -> None:
               f"rounds {hist[6]:.0f} Mev/s: ratio copy/histogram = {hist[6] / hist[2]:.2f} (target <= 3)")
     print(f"\nTwo jobs on 346x260, {args.events} events each: one thread vs two threads, "
           "7 interleaved rounds, median [min-max]")
+    probe = threads.pop("GIL probe")
     for name, r in threads.items():
         print(f"- {name}: wall speed-up {r['speedup']:.2f}x [{r['speedup_min']:.2f}-{r['speedup_max']:.2f}]; "
               f"CPU share threaded/serial {r['share']:.2f}x [{r['share_min']:.2f}-{r['share_max']:.2f}]")
+    print("\nGIL probe: a pure-Python loop's progress while the job runs on another thread, relative "
+          "to beside a sleeping thread (5 rounds, median [min-max]; ~0 = GIL held)")
+    for name, (med, lo, hi) in probe.items():
+        print(f"- {name}: {med:.2f} [{lo:.2f}-{hi:.2f}]")
+    try:
+        autogroup = Path("/proc/sys/kernel/sched_autogroup_enabled").read_text().strip() == "1"
+    except OSError:
+        autogroup = False
+    if autogroup:
+        print("(Linux scheduler autogroup is on: CPU is shared per session, so a second thread "
+              "gets no extra CPU share on a busy machine; wall speed-ups need idle cores.)")
 
 
 if __name__ == "__main__":
