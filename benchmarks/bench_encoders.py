@@ -1,12 +1,14 @@
 """Encoders and filters: evrt (numba) vs tonic (numpy / Python) vs dv-processing (C++), same events.
 
-    .venv/bin/python benchmarks/bench_encoders.py [--events 2000000] [--tonic-events 60000]
+    .venv/bin/python benchmarks/bench_encoders.py [--events 2000000] [--tonic-events 60000] [--repeat 3]
 
 Inputs are real recordings tiled in time to `--events` events (each copy shifted by the
 recording's duration, so time still increases): the DAVIS346 sample (346x260, AEDAT4,
 read with dv-processing) and the Gen4.1 EVT3 sample (1280x720, read with expelliarmus; its EVT3 times over-count
 TIME_LOW wraps, see shared/data/SOURCES.md, but stay sorted, which is all a speed test needs).
-Every number is Mev/s = events / best-of-N wall time. The peers get their native input
+Every number is Mev/s = events / best-of-N wall time (tonic: best of 3), and the table
+shows the median over `--repeat` whole passes with the per-pass ratio range, because the
+shared machine is noisy (2x between passes). The peers get their native input
 prepared outside the timer (a tonic structured array; a dv `EventStore`). tonic's
 Python-loop filters run on the first `--tonic-events` events only (they take ~µs/event).
 The memory-bandwidth ceiling is a plain numpy copy of the same event array (16 B/event).
@@ -119,7 +121,7 @@ def run_geometry(label: str, events: np.ndarray, g: Geometry, tonic_n: int) -> l
         rates = interleaved(fns, counts)
         mine, copy_now = rates[0], rates[1]
         d = rates[2] if dv_fn else None
-        t = interleaved([tonic_fn], [tonic_events], rounds=1)[0] if tonic_fn else None
+        t = interleaved([tonic_fn], [tonic_events], rounds=3)[0] if tonic_fn else None
         rows.append((label, name, mine, t, d, note, copy_now))
         print(f"  {name:30s} evrt {mine:8.1f}  tonic {t or 0:8.2f}  dv {d or 0:8.1f}  copy {copy_now:6.1f}",
               file=sys.stderr)
@@ -347,26 +349,49 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--events", type=int, default=2_000_000)
     ap.add_argument("--tonic-events", type=int, default=60_000)
+    ap.add_argument("--repeat", type=int, default=3, help="whole passes; figures are medians over them")
     args = ap.parse_args()
-    rows = []
+    data = {}
     for label, loader in (("346x260", load_davis), ("1280x720", load_gen4)):
         base, g = loader()
-        events = tile(base, args.events)
-        rows += run_geometry(label, events, g, args.tonic_events)
-    davis, davis_g = load_davis()
-    threads = bench_threads(tile(davis, args.events), davis_g)
+        data[label] = (tile(base, args.events), g)
+    runs = []  # one list of rows per repeat; figures are reported as the median over repeats
+    for rep in range(args.repeat):
+        print(f"--- repeat {rep + 1}/{args.repeat}", file=sys.stderr)
+        runs.append([row for label, (events, g) in data.items()
+                     for row in run_geometry(label, events, g, args.tonic_events)])
+    davis, davis_g = data["346x260"]
+    threads = bench_threads(davis, davis_g)
+
+    def med(values):
+        values = [v for v in values if v]
+        return float(np.median(values)) if values else None
+
+    def spread(values):
+        return f" [{min(values):.{2 if max(values) < 10 else 0}f}-{max(values):.{2 if max(values) < 10 else 0}f}]" \
+            if len(values) > 1 else ""
+
+    rows = []
+    for i, first in enumerate(runs[0]):
+        same = [run[i] for run in runs]
+        mine, t, d, copy_now = (med([r[k] for r in same]) for k in (2, 3, 4, 6))
+        tonic_ratios = [r[2] / r[3] for r in same if r[3]]
+        dv_ratios = [r[2] / r[4] for r in same if r[4]]
+        rows.append((first[0], first[1], mine, t, d, first[5], copy_now, tonic_ratios, dv_ratios))
 
     load = os.getloadavg()
     print(f"\nCPU: {os.cpu_count()} logical cores visible, load average {load[0]:.1f} / {load[1]:.1f} "
-          f"(1/5 min) at the end; events per run: {args.events}\n")
+          f"(1/5 min) at the end; events per run: {args.events}; repeats: {args.repeat} "
+          "(Mev/s: median of the repeats' best-of-rounds; ratios: median of the per-repeat ratios "
+          "[min-max])\n")
     print("| sensor | operation | evrt Mev/s | tonic Mev/s | evrt/tonic | dv-processing Mev/s "
           "| evrt/dv | copy Mev/s (same rounds) | note |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---|")
-    for label, name, mine, t, d, note, copy_now in rows:
+    for label, name, mine, t, d, note, copy_now, trs, drs in rows:
         ts = f"{t:.2f}" if t else "-"
-        tr = f"{mine / t:.0f}x" if t else "-"
+        tr = f"{np.median(trs):.0f}x{spread(trs)}" if trs else "-"
         ds = f"{d:.1f}" if d else "-"
-        dr = f"{mine / d:.2f}x" if d else "-"
+        dr = f"{np.median(drs):.2f}x{spread(drs)}" if drs else "-"
         print(f"| {label} | {name} | {mine:.1f} | {ts} | {tr} | {ds} | {dr} | {copy_now:.1f} | {note} |")
     for label in ("346x260", "1280x720"):
         hist = next(r for r in rows if r[0] == label and r[1].startswith("histogram (2"))
