@@ -234,35 +234,41 @@ def run_geometry(label: str, events: np.ndarray, g: Geometry, tonic_n: int) -> l
     return rows
 
 
-def _serial_vs_threads(jobs: list, rounds: int = 7) -> dict[str, float]:
-    """Two jobs on one thread vs on two threads, `rounds` times, serial and threaded taking turns.
+def _serial_vs_threads(jobsets: dict[str, object], rounds: int = 7) -> dict[str, dict[str, float]]:
+    """Per named job: two copies on one thread vs on two threads, `rounds` times. Within a
+    round every job set takes its turn (serial, then threaded), so all see the same load.
 
     Wall-time speed-up depends on how much CPU the machine's other processes leave us. The
-    load-robust figure is the CPU share: process CPU time / wall time while threaded,
-    divided by the same while serial. Two runnable threads get about twice the share of one
-    from a fair scheduler (also on a busy machine) only if they really run at once; a
-    kernel that holds the GIL keeps that ratio near 1. Medians and ranges over the rounds."""
-    for j in jobs:
-        j()  # warm
-    speedups, shares = [], []
+    CPU share (process CPU time / wall time while threaded, divided by the same while
+    serial) shows whether the two threads really ran at once: about 2 if they did and a
+    second core was free, about 1 if they serialised or no second core was free. Linux's
+    autogroup scheduler gives a session the same share however many threads it runs, so on
+    a busy machine compare against the GIL-holding control in the same rounds, and see the
+    GIL probe. Medians and ranges over the rounds."""
+    for job in jobsets.values():
+        job()  # warm
+    speedups = {name: [] for name in jobsets}
+    shares = {name: [] for name in jobsets}
     for _ in range(rounds):
-        c0, t0 = time.process_time(), time.perf_counter()
-        for j in jobs:
-            j()
-        serial_wall = time.perf_counter() - t0
-        serial_share = (time.process_time() - c0) / serial_wall
-        threads = [threading.Thread(target=j) for j in jobs]
-        c0, t0 = time.process_time(), time.perf_counter()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        wall = time.perf_counter() - t0
-        speedups.append(serial_wall / wall)
-        shares.append((time.process_time() - c0) / wall / serial_share)
-    return {"speedup": float(np.median(speedups)), "speedup_min": min(speedups),
-            "speedup_max": max(speedups), "share": float(np.median(shares)),
-            "share_min": min(shares), "share_max": max(shares)}
+        for name, job in jobsets.items():
+            c0, t0 = time.process_time(), time.perf_counter()
+            job()
+            job()
+            serial_wall = time.perf_counter() - t0
+            serial_share = (time.process_time() - c0) / serial_wall
+            threads = [threading.Thread(target=job) for _ in range(2)]
+            c0, t0 = time.process_time(), time.perf_counter()
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            wall = time.perf_counter() - t0
+            speedups[name].append(serial_wall / wall)
+            shares[name].append((time.process_time() - c0) / wall / serial_share)
+    return {name: {"speedup": float(np.median(speedups[name])), "speedup_min": min(speedups[name]),
+                   "speedup_max": max(speedups[name]), "share": float(np.median(shares[name])),
+                   "share_min": min(shares[name]), "share_max": max(shares[name])}
+            for name in jobsets}
 
 
 def _gil_probe(call, rounds: int = 5, calls: int = 3) -> tuple[float, float, float]:
@@ -320,32 +326,36 @@ def bench_threads(events: np.ndarray, g: Geometry) -> dict[str, dict[str, float]
     from evrt.encoders.functional._common import records
     from evrt.encoders.functional.voxel_grid import _voxel_kernel
 
-    out = {}
     t0, t1 = int(events["t"][0]), int(events["t"][-1])
-    kernel = [lambda: E.voxel_grid(events, g.width, g.height, 5, t0, t1)] * 2
-    out["voxel_grid kernel (nogil), whole array"] = _serial_vs_threads(kernel)
     holds_gil = numba.njit(nogil=False)(_voxel_kernel.py_func)
     rec = records(events)
+
+    def kernel():
+        E.voxel_grid(events, g.width, g.height, 5, t0, t1)
 
     def control():
         holds_gil(rec, np.int64(t0), np.int64(t1), np.zeros((5, g.height, g.width), np.float32))
 
-    out["control: same kernel compiled without nogil"] = _serial_vs_threads([control, control])
-    out["GIL probe"] = {"voxel_grid kernel (nogil)": _gil_probe(kernel[0]),
-                        "control: compiled without nogil": _gil_probe(control)}
-    whole = EventPacket(events, g)
-    for size in (PACKET_EVENTS, 50_000):
+    def node_job(size):
+        whole = EventPacket(events, g)
         packets = [whole[i:i + size] for i in range(0, len(whole), size)]
 
-        def job(packets=packets):
+        def job():
             node = VoxelGridEncoder(bins=5, window_us=10_000)
             for p in packets:
                 for _ in node.process(p):
                     pass
             for _ in node.finish():
                 pass
+        return job
 
-        out[f"voxel_grid node, {size}-event packets, 10 ms windows"] = _serial_vs_threads([job, job])
+    jobs = {"voxel_grid kernel (nogil), whole array": kernel,
+            "control: same kernel compiled without nogil": control,
+            f"voxel_grid node, {PACKET_EVENTS}-event packets, 10 ms windows": node_job(PACKET_EVENTS),
+            "voxel_grid node, 50000-event packets, 10 ms windows": node_job(50_000)}
+    out = _serial_vs_threads(jobs)
+    out["GIL probe"] = {name: _gil_probe(job, calls=3 if "node" not in name else 1)
+                        for name, job in jobs.items()}
     return out
 
 
