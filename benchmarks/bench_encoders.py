@@ -1,18 +1,22 @@
 """Encoders and filters: evrt (numba) vs tonic (numpy / Python) vs dv-processing (C++), same events.
 
-    .venv/bin/python benchmarks/bench_encoders.py [--events 2000000] [--tonic-events 60000]
+    .venv/bin/python benchmarks/bench_encoders.py [--events 2000000] [--tonic-events 60000] [--repeat 3]
 
 Inputs are real recordings tiled in time to `--events` events (each copy shifted by the
 recording's duration, so time still increases): the DAVIS346 sample (346x260, AEDAT4,
 read with dv-processing) and the Gen4.1 EVT3 sample (1280x720, read with expelliarmus; its EVT3 times over-count
 TIME_LOW wraps, see shared/data/SOURCES.md, but stay sorted, which is all a speed test needs).
-Every number is Mev/s = events / best-of-N wall time. The peers get their native input
+Every number is Mev/s = events / best-of-N wall time (tonic: best of 3), and the table
+shows the median over `--repeat` whole passes with the per-pass ratio range, because the
+shared machine is noisy (2x between passes). The peers get their native input
 prepared outside the timer (a tonic structured array; a dv `EventStore`). tonic's
-Python-loop filters run on the first `--tonic-events` events only (they take ~µs/event).
+Python-loop filters run on the first `--tonic-events` events only (they take ~µs/event);
+its numpy-vectorised frame, voxel grid and time surface get all the events.
 The memory-bandwidth ceiling is a plain numpy copy of the same event array (16 B/event).
-Node rows stream the events in packets of 5000 and drop each output once made (as a
-graph does), so output buffers get recycled by the allocator as they would in a pipeline.
-The last line runs two encoder nodes on two threads vs one thread doing both jobs.
+Node rows stream the events in packets of 5000 and drop each output once made (or keep the
+last 3 alive, one row), so the node's BufferRing recycles output arrays as in a pipeline.
+The last lines run two encoder jobs on two threads vs one thread doing both (see
+`_serial_vs_threads` for the load-robust CPU-share figure).
 """
 
 from __future__ import annotations
@@ -118,7 +122,7 @@ def run_geometry(label: str, events: np.ndarray, g: Geometry, tonic_n: int) -> l
         rates = interleaved(fns, counts)
         mine, copy_now = rates[0], rates[1]
         d = rates[2] if dv_fn else None
-        t = interleaved([tonic_fn], [tonic_events], rounds=1)[0] if tonic_fn else None
+        t = interleaved([tonic_fn], [tonic_events], rounds=3)[0] if tonic_fn else None
         rows.append((label, name, mine, t, d, note, copy_now))
         print(f"  {name:30s} evrt {mine:8.1f}  tonic {t or 0:8.2f}  dv {d or 0:8.1f}  copy {copy_now:6.1f}",
               file=sys.stderr)
@@ -137,29 +141,49 @@ def run_geometry(label: str, events: np.ndarray, g: Geometry, tonic_n: int) -> l
     whole = EventPacket(events, g)
     packets = [whole[i:i + PACKET_EVENTS] for i in range(0, n, PACKET_EVENTS)]
 
-    def node_run(make):
+    def node_run(make, hold: int = 0):
         """Stream the events through a node as a camera would deliver them (packets of
-        PACKET_EVENTS), dropping each output once made, as a downstream consumer would."""
+        PACKET_EVENTS). The consumer drops each output once made, or with `hold` > 0 keeps
+        the last `hold` outputs alive (a downstream queue), which the node's buffer ring
+        must not overwrite."""
         def go():
             node = make()
+            held: list = []
             for packet in packets:
-                for _ in node.process(packet):
-                    pass
+                for msg in node.process(packet):
+                    if hold:
+                        held = [*held[-hold + 1:], msg] if hold > 1 else [msg]
             for _ in node.finish():
                 pass
         return go
 
+    reused = np.zeros((2, H, W), np.int32)
+
+    def into_reused():
+        reused.fill(0)
+        E.histogram(events, W, H, out=reused)
+
+    timed("histogram into a reused, cleared out=", into_reused, None, n, dv_accumulate,
+          "like dv's clear()+accept: both reuse their frame")
     timed("histogram node, 10 ms windows", node_run(lambda: HistogramEncoder(window_us=window)),
           lambda: tf.to_frame_numpy(tev, (W, H, 2), time_window=window), n, None,
           "tonic: to_frame(time_window)")
-    tvox = tsmall.copy()
+    timed("histogram node, consumer holds 3", node_run(lambda: HistogramEncoder(window_us=window), 3),
+          lambda: tf.to_frame_numpy(tev, (W, H, 2), time_window=window), n, None,
+          "downstream keeps the last 3 outputs alive")
+    # tonic's voxel grid and time surface are numpy-vectorised: they get all n events (the
+    # voxel grid modifies its input, so each call gets a fresh copy; the copy is in its time)
+    tvox = tev.copy()
     timed("voxel grid (5 bins)", lambda: E.voxel_grid(events, W, H, 5, t_first, t_last),
-          lambda: tf.to_voxel_grid_numpy(tvox.copy(), (W, H, 2), 5), tonic_n)
+          lambda: tf.to_voxel_grid_numpy(tvox.copy(), (W, H, 2), 5), n)
 
     ts = dv.TimeSurface((W, H))
+    timed("voxel grid node, 10 ms windows", node_run(lambda: VoxelGridEncoder(bins=5, window_us=window)),
+          None, n)
     timed("time surface node, 50 ms windows",
           node_run(lambda: TimeSurfaceEncoder(tau_us=50_000.0, window_us=50_000)),
-          lambda: tf.to_timesurface_numpy(tsmall, (W, H, 2), dt=50_000, tau=50_000.0), tonic_n,
+          lambda: tf.to_timesurface_numpy(tev, (W, H, 2), dt=50_000, tau=50_000.0,
+                                          include_incomplete=True), n,
           lambda: ts.accept(store), "dv: TimeSurface.accept (timestamp map only)")
     state = E.new_time_state(W, H)
     timed("time-state update only", lambda: E.update_time_state(events, state),
@@ -210,53 +234,128 @@ def run_geometry(label: str, events: np.ndarray, g: Geometry, tonic_n: int) -> l
     return rows
 
 
-def _serial_vs_threads(jobs: list, rounds: int = 3) -> tuple[float, float, float]:
-    """(best serial s, best two-thread s, process CPU s / wall s over the threaded runs).
+def _serial_vs_threads(jobsets: dict[str, object], rounds: int = 7) -> dict[str, dict[str, float]]:
+    """Per named job: two copies on one thread vs on two threads, `rounds` times. Within a
+    round every job set takes its turn (serial, then threaded), so all see the same load.
 
-    CPU/wall above 1 means both threads really ran at the same time (a GIL-holding kernel
-    cannot exceed 1), even when a busy machine hides it in the wall time."""
-    for j in jobs:
-        j()  # warm
-    serial, parallel = [], []
-    cpu_total = wall_total = 0.0
+    Wall-time speed-up depends on how much CPU the machine's other processes leave us. The
+    CPU share (process CPU time / wall time while threaded, divided by the same while
+    serial) shows whether the two threads really ran at once: about 2 if they did and a
+    second core was free, about 1 if they serialised or no second core was free. Linux's
+    autogroup scheduler gives a session the same share however many threads it runs, so on
+    a busy machine compare against the GIL-holding control in the same rounds, and see the
+    GIL probe. Medians and ranges over the rounds."""
+    for job in jobsets.values():
+        job()  # warm
+    speedups = {name: [] for name in jobsets}
+    shares = {name: [] for name in jobsets}
+    for _ in range(rounds):
+        for name, job in jobsets.items():
+            c0, t0 = time.process_time(), time.perf_counter()
+            job()
+            job()
+            serial_wall = time.perf_counter() - t0
+            serial_share = (time.process_time() - c0) / serial_wall
+            threads = [threading.Thread(target=job) for _ in range(2)]
+            c0, t0 = time.process_time(), time.perf_counter()
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            wall = time.perf_counter() - t0
+            speedups[name].append(serial_wall / wall)
+            shares[name].append((time.process_time() - c0) / wall / serial_share)
+    return {name: {"speedup": float(np.median(speedups[name])), "speedup_min": min(speedups[name]),
+                   "speedup_max": max(speedups[name]), "share": float(np.median(shares[name])),
+                   "share_min": min(shares[name]), "share_max": max(shares[name])}
+            for name in jobsets}
+
+
+def _gil_probe(call, rounds: int = 5, calls: int = 3) -> tuple[float, float, float]:
+    """How fast a GIL-needing Python loop turns while `call` runs on another thread,
+    relative to its speed beside a thread that merely sleeps (median, min, max over rounds).
+
+    The probe counts only the turns it makes while the worker is inside `call` (the worker
+    raises a flag around each call and sums the time spent inside). Near 0: the call holds
+    the GIL. Well above 0: other Python threads keep running meanwhile. Unlike a wall-time
+    speed-up this needs no idle second core: sharing one core, the probe still gets its part."""
+    call()  # warm
+    inside = [False, 0.0]
+
+    def job():
+        for _ in range(calls):
+            t0 = time.perf_counter()
+            inside[0] = True
+            call()
+            inside[0] = False
+            inside[1] += time.perf_counter() - t0
+
+    ratios = []
+    interval = sys.getswitchinterval()
+    # a GIL-holding call hands the GIL over only when it returns, before the flag drops: a
+    # short switch interval keeps that hand-over (counted as 'inside') to a sliver
+    sys.setswitchinterval(0.0005)
     for _ in range(rounds):
         t0 = time.perf_counter()
-        for j in jobs:
-            j()
-        serial.append(time.perf_counter() - t0)
-        threads = [threading.Thread(target=j) for j in jobs]
-        c0, t0 = time.process_time(), time.perf_counter()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        wall = time.perf_counter() - t0
-        cpu_total += time.process_time() - c0
-        wall_total += wall
-        parallel.append(wall)
-    return min(serial), min(parallel), cpu_total / wall_total
+        job()
+        duration = time.perf_counter() - t0
+        sleeper = threading.Thread(target=time.sleep, args=(duration,))
+        n, t0 = 0, time.perf_counter()
+        sleeper.start()
+        while sleeper.is_alive():
+            n += 1
+        idle_rate = n / (time.perf_counter() - t0)
+        inside[1] = 0.0
+        worker = threading.Thread(target=job)
+        n = 0
+        worker.start()
+        while worker.is_alive():
+            if inside[0]:
+                n += 1
+        ratios.append(n / inside[1] / idle_rate)
+    sys.setswitchinterval(interval)
+    return float(np.median(ratios)), min(ratios), max(ratios)
 
 
-def bench_threads(events: np.ndarray, g: Geometry) -> dict[str, tuple[float, float, float]]:
-    """Seconds for two encoder jobs on one thread vs on two threads (numba releases the GIL):
-    the bare kernel on the whole array, and nodes fed packets of 5000 and of 50 000 events."""
-    out = {}
+def bench_threads(events: np.ndarray, g: Geometry) -> dict[str, dict[str, float]]:
+    """Two encoder jobs on one thread vs on two threads (numba releases the GIL): the bare
+    kernel on the whole array, the same kernel compiled WITHOUT nogil as a control, and
+    nodes fed packets of 5000 and of 50 000 events."""
+    import numba
+
+    from evrt.encoders.functional._common import records
+    from evrt.encoders.functional.voxel_grid import _voxel_kernel
+
     t0, t1 = int(events["t"][0]), int(events["t"][-1])
-    kernel = [lambda: E.voxel_grid(events, g.width, g.height, 5, t0, t1)] * 2
-    out["voxel_grid kernel, whole array"] = _serial_vs_threads(kernel)
-    whole = EventPacket(events, g)
-    for size in (PACKET_EVENTS, 50_000):
+    holds_gil = numba.njit(nogil=False)(_voxel_kernel.py_func)
+    rec = records(events)
+
+    def kernel():
+        E.voxel_grid(events, g.width, g.height, 5, t0, t1)
+
+    def control():
+        holds_gil(rec, np.int64(t0), np.int64(t1), np.zeros((5, g.height, g.width), np.float32))
+
+    def node_job(size):
+        whole = EventPacket(events, g)
         packets = [whole[i:i + size] for i in range(0, len(whole), size)]
 
-        def job(packets=packets):
+        def job():
             node = VoxelGridEncoder(bins=5, window_us=10_000)
             for p in packets:
                 for _ in node.process(p):
                     pass
             for _ in node.finish():
                 pass
+        return job
 
-        out[f"voxel_grid node, {size}-event packets, 10 ms windows"] = _serial_vs_threads([job, job])
+    jobs = {"voxel_grid kernel (nogil), whole array": kernel,
+            "control: same kernel compiled without nogil": control,
+            f"voxel_grid node, {PACKET_EVENTS}-event packets, 10 ms windows": node_job(PACKET_EVENTS),
+            "voxel_grid node, 50000-event packets, 10 ms windows": node_job(50_000)}
+    out = _serial_vs_threads(jobs)
+    out["GIL probe"] = {name: _gil_probe(job, calls=3 if "node" not in name else 1)
+                        for name, job in jobs.items()}
     return out
 
 
@@ -264,35 +363,72 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--events", type=int, default=2_000_000)
     ap.add_argument("--tonic-events", type=int, default=60_000)
+    ap.add_argument("--repeat", type=int, default=3, help="whole passes; figures are medians over them")
     args = ap.parse_args()
-    rows = []
+    data = {}
     for label, loader in (("346x260", load_davis), ("1280x720", load_gen4)):
         base, g = loader()
-        events = tile(base, args.events)
-        rows += run_geometry(label, events, g, args.tonic_events)
-    davis, davis_g = load_davis()
-    threads = bench_threads(tile(davis, args.events), davis_g)
+        data[label] = (tile(base, args.events), g)
+    runs = []  # one list of rows per repeat; figures are reported as the median over repeats
+    for rep in range(args.repeat):
+        print(f"--- repeat {rep + 1}/{args.repeat}", file=sys.stderr)
+        runs.append([row for label, (events, g) in data.items()
+                     for row in run_geometry(label, events, g, args.tonic_events)])
+    davis, davis_g = data["346x260"]
+    threads = bench_threads(davis, davis_g)
+
+    def med(values):
+        values = [v for v in values if v]
+        return float(np.median(values)) if values else None
+
+    def spread(values):
+        digits = 2 if max(values) < 2 else 1 if max(values) < 10 else 0
+        return f" [{min(values):.{digits}f}-{max(values):.{digits}f}]" if len(values) > 1 else ""
+
+    rows = []
+    for i, first in enumerate(runs[0]):
+        same = [run[i] for run in runs]
+        mine, t, d, copy_now = (med([r[k] for r in same]) for k in (2, 3, 4, 6))
+        tonic_ratios = [r[2] / r[3] for r in same if r[3]]
+        dv_ratios = [r[2] / r[4] for r in same if r[4]]
+        rows.append((first[0], first[1], mine, t, d, first[5], copy_now, tonic_ratios, dv_ratios))
 
     load = os.getloadavg()
     print(f"\nCPU: {os.cpu_count()} logical cores visible, load average {load[0]:.1f} / {load[1]:.1f} "
-          f"(1/5 min) at the end; events per run: {args.events}\n")
+          f"(1/5 min) at the end; events per run: {args.events}; repeats: {args.repeat} "
+          "(Mev/s: median of the repeats' best-of-rounds; ratios: median of the per-repeat ratios "
+          "[min-max])\n")
     print("| sensor | operation | evrt Mev/s | tonic Mev/s | evrt/tonic | dv-processing Mev/s "
           "| evrt/dv | copy Mev/s (same rounds) | note |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---|")
-    for label, name, mine, t, d, note, copy_now in rows:
+    for label, name, mine, t, d, note, copy_now, trs, drs in rows:
         ts = f"{t:.2f}" if t else "-"
-        tr = f"{mine / t:.0f}x" if t else "-"
+        tr = f"{np.median(trs):.{0 if np.median(trs) >= 10 else 1}f}x{spread(trs)}" if trs else "-"
         ds = f"{d:.1f}" if d else "-"
-        dr = f"{mine / d:.2f}x" if d else "-"
+        dr = f"{np.median(drs):.2f}x{spread(drs)}" if drs else "-"
         print(f"| {label} | {name} | {mine:.1f} | {ts} | {tr} | {ds} | {dr} | {copy_now:.1f} | {note} |")
     for label in ("346x260", "1280x720"):
         hist = next(r for r in rows if r[0] == label and r[1].startswith("histogram (2"))
         print(f"\n{label}: histogram {hist[2]:.0f} Mev/s vs a numpy copy of the events in the same "
               f"rounds {hist[6]:.0f} Mev/s: ratio copy/histogram = {hist[6] / hist[2]:.2f} (target <= 3)")
-    print(f"\nTwo jobs on 346x260, {args.events} events each: one thread vs two threads")
-    for name, (serial, parallel, cpu_ratio) in threads.items():
-        print(f"- {name}: {serial:.3f} s vs {parallel:.3f} s -> speed-up {serial / parallel:.2f}x; "
-              f"process CPU time / wall time while threaded = {cpu_ratio:.2f}")
+    print(f"\nTwo jobs on 346x260, {args.events} events each: one thread vs two threads, "
+          "7 interleaved rounds, median [min-max]")
+    probe = threads.pop("GIL probe")
+    for name, r in threads.items():
+        print(f"- {name}: wall speed-up {r['speedup']:.2f}x [{r['speedup_min']:.2f}-{r['speedup_max']:.2f}]; "
+              f"CPU share threaded/serial {r['share']:.2f}x [{r['share_min']:.2f}-{r['share_max']:.2f}]")
+    print("\nGIL probe: a pure-Python loop's progress while the job runs on another thread, relative "
+          "to beside a sleeping thread (5 rounds, median [min-max]; ~0 = GIL held)")
+    for name, (med, lo, hi) in probe.items():
+        print(f"- {name}: {med:.2f} [{lo:.2f}-{hi:.2f}]")
+    try:
+        autogroup = Path("/proc/sys/kernel/sched_autogroup_enabled").read_text().strip() == "1"
+    except OSError:
+        autogroup = False
+    if autogroup:
+        print("(Linux scheduler autogroup is on: CPU is shared per session, so a second thread "
+              "gets no extra CPU share on a busy machine; wall speed-ups need idle cores.)")
+
 
 if __name__ == "__main__":
     main()

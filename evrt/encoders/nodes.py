@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 
 from evrt.encoders import functional as F
+from evrt.encoders.buffers import BufferRing
+from evrt.encoders.functional.display import fill_background
 from evrt.encoders.windowing import Window, make_windower
 from evrt.errors import ConfigError, EventDataError
 from evrt.events import EventPacket, Geometry
@@ -32,6 +34,7 @@ class EncoderNode(Node):
                                       include_incomplete)
         self.stream = stream or self.kind
         self.geometry: Geometry | None = None
+        self.ring: BufferRing | None = None  # output arrays, recycled once unreferenced
 
     def open(self, context: Any) -> None:
         super().open(context)
@@ -42,6 +45,7 @@ class EncoderNode(Node):
             return None
         if self.geometry is None:
             self.geometry = message.geometry
+            self.ring = BufferRing(self.output_shape(message.geometry), self.output_dtype())
             self.start(message.geometry)
         elif message.geometry != self.geometry:
             raise EventDataError(f"{self.kind}: geometry changed from {self.geometry} to "
@@ -55,6 +59,13 @@ class EncoderNode(Node):
 
     def start(self, geometry: Geometry) -> None:
         """First packet seen: allocate per-stream state."""
+
+    def output_shape(self, geometry: Geometry) -> tuple[int, ...]:
+        """Shape of the array emitted per window."""
+        return (2, geometry.height, geometry.width)
+
+    def output_dtype(self) -> np.dtype:
+        return np.dtype(np.float32)
 
     def encode(self, window: Window) -> Any:
         raise NotImplementedError
@@ -82,9 +93,12 @@ class HistogramEncoder(EncoderNode):
         self._setup(window_us, overlap_us, window_events, overlap_events, include_incomplete, stream)
         self.dtype = _dtype(dtype)
 
+    def output_dtype(self) -> np.dtype:
+        return self.dtype
+
     def encode(self, window: Window) -> TensorMsg:
         g = self.geometry
-        out = np.zeros((2, g.height, g.width), dtype=self.dtype)
+        out = self.ring.take(0)
         for part in window.parts:  # views into the packets the window spans: no concatenation
             F.histogram(part, g.width, g.height, out=out)
         return self._msg(out, window)
@@ -104,9 +118,12 @@ class VoxelGridEncoder(EncoderNode):
         self.bins = bins
         self.normalize = normalize
 
+    def output_shape(self, geometry: Geometry) -> tuple[int, ...]:
+        return (self.bins, geometry.height, geometry.width)
+
     def encode(self, window: Window) -> TensorMsg:
         g = self.geometry
-        grid = np.zeros((self.bins, g.height, g.width), dtype=np.float32)
+        grid = self.ring.take(0)
         for part in window.parts:
             F.voxel_grid(part, g.width, g.height, self.bins, window.t_start, window.t_end - 1,
                          out=grid)
@@ -136,7 +153,8 @@ class TimeSurfaceEncoder(EncoderNode):
         # overlapping windows share changes nothing.
         for part in window.parts:
             F.update_time_state(part, self.state)
-        return self._msg(F.sample_time_surface(self.state, window.t_end, self.tau), window,
+        surface = F.sample_time_surface(self.state, window.t_end, self.tau, out=self.ring.take(None))
+        return self._msg(surface, window,
                          tau_us=self.tau)
 
 
@@ -156,12 +174,18 @@ class SpikeTensorEncoder(EncoderNode):
         self.binary = binary
         self.dtype = _dtype(dtype)
 
+    def output_shape(self, geometry: Geometry) -> tuple[int, ...]:
+        return (self.steps, 2, geometry.height, geometry.width)
+
+    def output_dtype(self) -> np.dtype:
+        return self.dtype
+
     def encode(self, window: Window) -> TensorMsg:
         return self._msg(self._bins(window), window, steps=self.steps)
 
     def _bins(self, window: Window) -> np.ndarray:
         g = self.geometry
-        out = np.zeros((self.steps, 2, g.height, g.width), dtype=self.dtype)
+        out = self.ring.take(0)
         for part in window.parts:
             F.spike_tensor(part, g.width, g.height, self.steps, window.t_start, window.t_end,
                            self.binary, out=out)
@@ -195,10 +219,16 @@ class EventImageEncoder(EncoderNode):
                  stream: str = "") -> None:
         self._setup(window_us, overlap_us, window_events, overlap_events, include_incomplete, stream)
 
+    def output_shape(self, geometry: Geometry) -> tuple[int, ...]:
+        return (geometry.height, geometry.width, 3)
+
+    def output_dtype(self) -> np.dtype:
+        return np.dtype(np.uint8)
+
     def encode(self, window: Window) -> Frame:
         g = self.geometry
-        image = F.event_image(window.parts[0] if window.parts else window.events, g.width, g.height)
-        for part in window.parts[1:]:
+        image = fill_background(self.ring.take(None))
+        for part in window.parts:
             F.event_image(part, g.width, g.height, out=image)
         return Frame(image, self.stream, window.t_start, window.t_end,
                      {"encoder": self.kind, "events": window.count, "window": window.index})

@@ -5,7 +5,7 @@ without the GIL, so encoders on different threads run in parallel.
 """
 
 from evrt.encoders.functional._common import NEVER
-from evrt.encoders.functional.display import event_image
+from evrt.encoders.functional.display import BACKGROUND, event_image
 from evrt.encoders.functional.histogram import histogram
 from evrt.encoders.functional.spike_tensor import cumulate_bins, cumulative_stack, spike_tensor
 from evrt.encoders.functional.time_surface import (
@@ -17,6 +17,7 @@ from evrt.encoders.functional.time_surface import (
 from evrt.encoders.functional.voxel_grid import normalize_voxel_grid, voxel_grid
 
 __all__ = [
+    "BACKGROUND",
     "NEVER",
     "cumulate_bins",
     "cumulative_stack",

@@ -31,6 +31,19 @@ def _paint_kernel(ev, on, off, out) -> int:
     return bad
 
 
+def fill_background(out: np.ndarray, colour: tuple[int, int, int] = BACKGROUND) -> np.ndarray:
+    """Set every pixel of a (..., 3) uint8 image to `colour`; returns `out`.
+
+    A grey colour is one memset; numpy's broadcast of a 3-vector over the last axis is a
+    strided loop several times slower than the painting itself."""
+    r, g, b = (int(c) for c in colour)
+    if r == g == b:
+        out.fill(r)
+    else:
+        out[:] = np.asarray((r, g, b), dtype=np.uint8)
+    return out
+
+
 def event_image(
     events: np.ndarray, width: int, height: int,
     background: tuple[int, int, int] = BACKGROUND,
@@ -40,8 +53,7 @@ def event_image(
 ) -> np.ndarray:
     """(height, width, 3) uint8: background where no event, else the colour of the pixel's last event."""
     if out is None:
-        out = np.empty((height, width, 3), dtype=np.uint8)
-        out[:] = np.asarray(background, dtype=np.uint8)
+        out = fill_background(np.empty((height, width, 3), dtype=np.uint8), background)
     check_out(out, (height, width, 3), "event_image")
     if _paint_kernel(records(events), np.asarray(on, np.uint8), np.asarray(off, np.uint8), out):
         raise_off_sensor(events, width, height, "event_image")
