@@ -109,16 +109,7 @@ def test_plot_stats_bad_file_is_format_error(tmp_path):
     assert cli(["plot-stats", str(bad), str(tmp_path / "x.png")]) == 1
 
 
-def test_view_file_without_file_node_is_clear_error(tmp_path, capsys):
-    if "file" in registry.available():
-        pytest.skip("the 'file' source node is installed; covered by the file-reader tests")
-    assert cli(["view", str(tmp_path / "rec.aedat4"), "--port", "0"]) == 1
-    assert "no 'file' source node" in capsys.readouterr().err
-
-
 def test_view_file_replays_recording(capsys):
-    if "file" not in registry.available():
-        pytest.skip("the 'file' source node (sources/files) is not in this checkout")
     from conftest import shared_file
 
     path = shared_file("aedat4/tonic_sample.aedat4")
