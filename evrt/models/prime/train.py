@@ -8,7 +8,8 @@ Config (TOML, see configs/prime_train.toml):
              Train/ and Test/), steps (T), seed (simulation seed / subset draw),
              train_limit / test_limit (0 = whole split), cache (digits spike-tensor cache,
              built on first use; see data.py)
-    [train]  epochs, batch_size, lr, seed (batch order), threads, out, ship, log_every
+    [train]  epochs, batch_size, lr, seed (batch order), threads, out, ship, log_every, loss,
+             temperature, step_weight_power, lr_schedule (see below)
 
 Loss (`train.loss`): `per_step` (default) averages over t the cross-entropy of the running
 mean of the read-out up to step t (what the early stop reads), `final` uses only the full-T
