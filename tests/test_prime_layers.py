@@ -201,3 +201,26 @@ def test_training_reads_an_nmnist_folder(tmp_path):
     assert result["train_samples"] == 4 and result["test_samples"] == 4
     assert 0.0 <= result["test_acc"] <= 1.0
     assert (tmp_path / "run" / "last.pt").is_file()
+
+
+def test_step_weighted_loss_uniform_equals_plain_mean_and_large_power_reads_step_one():
+    from evrt.models.prime.train import classification_loss
+    from evrt.snn.functional import reset_net, set_step_mode
+
+    model = PrimeClassifier(seed=5)
+    x, y = _spikes(t=4, b=3, rate=0.3), torch.tensor([1, 4, 7])
+    set_step_mode(model, "m")
+    reset_net(model)
+    with torch.no_grad():
+        v = model(x)
+    running = v.cumsum(0) / torch.arange(1, 5, dtype=v.dtype)[:, None, None]
+    per_step = [float(F.cross_entropy(running[t] / 2, y)) for t in range(4)]
+    with torch.no_grad():
+        uniform = classification_loss(model, x, y, "per_step", 2.0, 0.0)[1]
+        early = classification_loss(model, x, y, "per_step", 2.0, 30.0)[1]
+        w = torch.arange(1, 5, dtype=torch.float64) ** -1.0
+        one = classification_loss(model, x, y, "per_step", 2.0, 1.0)[1]
+    assert float(uniform) == pytest.approx(np.mean(per_step), rel=1e-5)
+    assert float(early) == pytest.approx(per_step[0], rel=1e-4)      # 1/t^30: step 1 only
+    assert float(one) == pytest.approx(float((torch.tensor(per_step, dtype=torch.float64)
+                                               * w / w.sum()).sum()), rel=1e-5)

@@ -8,11 +8,16 @@ Config (TOML, see configs/prime_train.toml):
              Train/ and Test/), steps (T), seed (simulation seed / subset draw),
              train_limit / test_limit (0 = whole split), cache (digits spike-tensor cache,
              built on first use; see data.py)
-    [train]  epochs, batch_size, lr, seed (batch order), threads, out, ship, log_every
+    [train]  epochs, batch_size, lr, seed (batch order), threads, out, ship, log_every, loss,
+             temperature, step_weight_power, lr_schedule (see below)
 
 Loss (`train.loss`): `per_step` (default) averages over t the cross-entropy of the running
 mean of the read-out up to step t (what the early stop reads), `final` uses only the full-T
-logits (time-mean of the read-out membrane). Adam over the trainable
+logits (time-mean of the read-out membrane). `train.step_weight_power` p weights the per-step
+terms by 1/t^p (normalised; 0 = uniform): p > 0 stresses the early steps, so the network is
+sure sooner and the confidence early stop saves more. `train.lr_schedule`: `constant` or
+`cosine` (annealed per batch to 3% of `lr` at the last batch, which steadies the kept last
+epoch). Adam over the trainable
 parameters only (for PRIME: the scores; the weights have requires_grad=False and are never
 handed to the optimiser). Checkpoints: OUT/last.pt after every epoch (`--resume` continues);
 the test split is only reported, never used to pick an epoch (the last epoch is kept).
@@ -48,7 +53,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
              "test_limit": 0, "cache": "artifacts/prime"},
     "train": {"epochs": 6, "batch_size": 32, "lr": 1e-3, "seed": 0, "threads": 1,
               "out": "runs/prime", "ship": "", "log_every": 10, "loss": "per_step",
-              "temperature": 2.0},
+              "temperature": 2.0, "step_weight_power": 0.0, "lr_schedule": "constant"},
 }
 
 
@@ -116,11 +121,12 @@ def data(cfg: dict, split: str, with_index: bool = False) -> tuple[np.ndarray, .
 
 def classification_loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
                         kind: str = "per_step", temperature: float = 1.0,
-                        ) -> tuple[torch.Tensor, torch.Tensor]:
+                        step_weight_power: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
     """(full-T logits, loss). `final`: cross-entropy of the time-mean logits. `per_step`: mean over
     t of the cross-entropy of the running mean up to t -- exactly what the confidence early stop
     looks at after t steps, so the network learns to be right (and sure) early. Logits are
-    divided by `temperature` inside the loss (2 = the early-stop policy's softmax)."""
+    divided by `temperature` inside the loss (2 = the early-stop policy's softmax). With
+    `step_weight_power` p > 0 the per-step terms are weighted by 1/t^p (weights sum to 1)."""
     from evrt.snn.functional import reset_net, set_step_mode
 
     set_step_mode(model, "m")
@@ -132,7 +138,10 @@ def classification_loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor
         return running[-1], F.cross_entropy(running[-1] / temperature, y)
     if kind == "per_step":
         t, b, c = running.shape
-        return running[-1], F.cross_entropy(running.reshape(t * b, c) / temperature, y.repeat(t))
+        per = F.cross_entropy(running.reshape(t * b, c) / temperature, y.repeat(t),
+                              reduction="none").reshape(t, b).mean(1)
+        w = steps.reshape(t) ** -float(step_weight_power)
+        return running[-1], (per * (w / w.sum())).sum()
     raise ConfigError(f"train.loss must be 'final' or 'per_step', got {kind!r}", key="train.loss")
 
 
@@ -147,6 +156,14 @@ def train(cfg: dict, out: str | Path, resume: bool = False, progress: bool = Tru
     model = build_classifier(cfg["model"]["kind"], **model_kwargs(cfg["model"]))
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=t_cfg["lr"])
+    n_batches = -(-len(y_tr) // t_cfg["batch_size"])
+    if t_cfg["lr_schedule"] == "cosine":
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(
+            opt, max(1, t_cfg["epochs"] * n_batches - 1), eta_min=t_cfg["lr"] * 0.03)
+    elif t_cfg["lr_schedule"] == "constant":
+        sched = None
+    else:
+        raise ConfigError("train.lr_schedule must be 'constant' or 'cosine'", key="train.lr_schedule")
     rng = np.random.default_rng(t_cfg["seed"])
     start, history = 0, []
     last = out / "last.pt"
@@ -154,6 +171,8 @@ def train(cfg: dict, out: str | Path, resume: bool = False, progress: bool = Tru
         ck = torch.load(last, weights_only=False)
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
+        if sched is not None and "scheduler" in ck:
+            sched.load_state_dict(ck["scheduler"])
         rng.bit_generator.state = ck["rng"]
         start, history = ck["epoch"], ck["history"]
     t0 = time.monotonic()
@@ -161,16 +180,17 @@ def train(cfg: dict, out: str | Path, resume: bool = False, progress: bool = Tru
         model.train()
         order = rng.permutation(len(y_tr))
         loss_sum, correct, seen = 0.0, 0, 0
-        n_batches = -(-len(order) // t_cfg["batch_size"])
         for b, s in enumerate(batches(len(order), t_cfg["batch_size"])):
             idx = np.sort(order[s])
             xb = torch.from_numpy(x_tr[idx]).float().transpose(0, 1)
             yb = torch.from_numpy(y_tr[idx])
             logits, loss = classification_loss(model, xb, yb, t_cfg["loss"],
-                                               t_cfg["temperature"])
+                                               t_cfg["temperature"], t_cfg["step_weight_power"])
             opt.zero_grad()
             loss.backward()
             opt.step()
+            if sched is not None:
+                sched.step()
             loss_sum += float(loss.detach()) * len(idx)
             correct += int((logits.argmax(1) == yb).sum())
             seen += len(idx)
@@ -185,7 +205,8 @@ def train(cfg: dict, out: str | Path, resume: bool = False, progress: bool = Tru
             print(f"  test acc {test_acc:.4f}", file=sys.stderr)
         torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
                     "rng": rng.bit_generator.state, "epoch": epoch + 1, "history": history,
-                    "config": cfg}, last)
+                    "config": cfg, "scheduler": None if sched is None else sched.state_dict()},
+                   last)
     final = history[-1] if history else {}
     result = {"kind": cfg["model"]["kind"], "test_acc": final.get("test_acc"),
               "train_acc": final.get("train_acc"), "epochs": len(history),
