@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable
 from typing import Any
 
-from evrt.events import PACKED_EVENT_DTYPE, EventPacket
+from evrt.events import EventChecksum, EventPacket
 from evrt.graph.node import Sink
 
 
@@ -19,21 +18,6 @@ class NullSink(Sink):
 
     def process(self, message: Any) -> None:
         return None
-
-
-class EventChecksum:
-    """Count and order-sensitive BLAKE2b digest of event records, to prove end-to-end delivery."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.hash = hashlib.blake2b(digest_size=16)
-
-    def update(self, events: Any) -> None:
-        self.count += int(events.shape[0])
-        self.hash.update(events.astype(PACKED_EVENT_DTYPE).tobytes())  # padding bytes excluded
-
-    def hexdigest(self) -> str:
-        return self.hash.hexdigest()
 
 
 class StatsSink(Sink):

@@ -12,9 +12,10 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from evrt.events import EventPacket
+import numpy as np
+
+from evrt.events import EventChecksum, EventPacket, Geometry, make_events
 from evrt.graph.node import Node, Sink, Source
-from evrt.sinks.basic import EventChecksum
 
 
 class DigestSink(Sink):
@@ -72,13 +73,12 @@ class RepeatSource(Source):
 
     def __init__(self, packet_events: int = 4096, count: int = 1000, width: int = 346,
                  height: int = 260, seed: int = 0, rate_hz: float = 0.0) -> None:
-        from evrt.events import Geometry
-        from evrt.sources.synthetic.patterns import PatternSource
-
+        rng = np.random.default_rng(seed)
         g = Geometry(width, height)
-        src = PatternSource("poisson", width=width, height=height, duration=1.0,
-                            rate=packet_events * 1.2, seed=seed, window_us=1_000_000)
-        events = src.all_events()[:packet_events]
+        events = make_events(np.sort(rng.integers(0, 1_000_000, packet_events)),
+                             rng.integers(0, width, packet_events),
+                             rng.integers(0, height, packet_events),
+                             rng.integers(0, 2, packet_events))
         self.packet_events = packet_events
         self.events = events
         self.geometry = g
