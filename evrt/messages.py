@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -243,5 +242,3 @@ def message_events(message: Any) -> int:
     """How many events a message carries (0 for non-event messages); used by stats."""
     return len(message) if isinstance(message, EventPacket) else 0
 
-
-MessageFilter = Callable[[Any], bool]

@@ -22,6 +22,7 @@ from typing import Any
 import zmq
 
 from evrt.errors import EvrtError
+from evrt.graph.transport import free_tcp_port
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 REQUEST_TIMEOUT_MS = 10_000
@@ -115,12 +116,6 @@ class WorkerClient:
         self.sock.close(0)
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("0.0.0.0", 0))
-        return s.getsockname()[1]
-
-
 def serve(listen: str, keys_path: str | None = None, *, max_requests: int | None = None) -> None:
     """Run an `evrt worker`: answer `ports`, `launch`, `stop`, `ping` requests from runners."""
     from evrt.graph.worker import OutSpec, WorkerSpec
@@ -150,7 +145,7 @@ def serve(listen: str, keys_path: str | None = None, *, max_requests: int | None
                 if op == "ping":
                     reply = {"ok": True, "host": socket.gethostname()}
                 elif op == "ports":
-                    reply = {"ok": True, "ports": [_free_port() for _ in range(int(req["count"]))]}
+                    reply = {"ok": True, "ports": [free_tcp_port("0.0.0.0") for _ in range(int(req["count"]))]}
                 elif op == "launch":
                     data = dict(req["spec"])
                     data["outputs"] = [OutSpec(**o) for o in data["outputs"]]

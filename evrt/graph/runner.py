@@ -42,9 +42,6 @@ class RunResult:
     nodes: dict[str, dict] = field(default_factory=dict)
     edges: dict[str, dict] = field(default_factory=dict)
 
-    def events_delivered(self, node: str) -> int:
-        return int(self.nodes[node]["events_in"])
-
 
 def worker_specs(config: GraphConfig, endpoints: transport.Endpoints) -> list[WorkerSpec]:
     edges = config.edges()

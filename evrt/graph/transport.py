@@ -45,12 +45,6 @@ def frames_for(header: dict, buffers: list[Any], *, seq: int, edge: str) -> list
     return [_dumps(header), *buffers]
 
 
-def pack(message: Any, *, seq: int, edge: str, origin: int) -> list[Any]:
-    """Message -> multipart frames. Array buffers are not copied."""
-    header, buffers = prepare(message, origin=origin)
-    return frames_for(header, buffers, seq=seq, edge=edge)
-
-
 # ---- in-process edges (placement "threads") ------------------------------------------------
 # Between threads of one process a message need not be serialised: the socket carries a
 # token and the (header, message) pair waits in the run's table until the consumer takes it.
@@ -162,10 +156,6 @@ def make_endpoints(placement: str, node_names: list[str]) -> Endpoints:
         return Endpoints(placement, run_id, f"tcp://127.0.0.1:{free_tcp_port()}",
                          {n: f"tcp://127.0.0.1:{free_tcp_port()}" for n in node_names})
     raise ValueError(f"unknown placement {placement!r}")
-
-
-def new_context(shared: zmq.Context | None = None) -> zmq.Context:
-    return shared if shared is not None else zmq.Context()
 
 
 def dumps(obj: Any) -> bytes:

@@ -342,6 +342,18 @@ class Worker:
             self._emit(message)
         self._emit(EndOfStream(stream=self.spec.name, reason="stopped" if self.stopping else "end"))
 
+    def _receive(self, recv: Any) -> Any:
+        """`recv(flags)` now if something is waiting, else after polling (staying responsive)."""
+        try:
+            return recv(zmq.NOBLOCK)
+        except zmq.Again:
+            self._check_ctrl_soon()
+            if not self.in_sock.poll(POLL_MS, zmq.POLLIN):
+                self._check_ctrl()
+                self._maybe_stats()
+                return None
+            return recv(0)
+
     def _next_input(self) -> tuple[dict, Any] | None:
         if self.spec.flow == "realtime":
             item = self.inbox.get(POLL_MS / 1000)
@@ -349,27 +361,14 @@ class Worker:
             return item
         table = self.spec.local_table
         if table is not None:  # in-process edge: one small token frame per message
-            sock = self.in_sock
-            try:
-                token = sock.recv(zmq.NOBLOCK)
-            except zmq.Again:
-                self._check_ctrl_soon()
-                if not sock.poll(POLL_MS, zmq.POLLIN):
-                    self._check_ctrl()
-                    self._maybe_stats()
-                    return None
-                token = sock.recv()
+            token = self._receive(self.in_sock.recv)
+            if token is None:
+                return None
             self._check_ctrl_soon()
             return transport.take_local(table, token)
-        try:
-            frames = self.in_sock.recv_multipart(zmq.NOBLOCK, copy=False)
-        except zmq.Again:
-            self._check_ctrl_soon()
-            if not self.in_sock.poll(POLL_MS, zmq.POLLIN):
-                self._check_ctrl()
-                self._maybe_stats()
-                return None
-            frames = self.in_sock.recv_multipart(copy=False)
+        frames = self._receive(lambda flags: self.in_sock.recv_multipart(flags, copy=False))
+        if frames is None:
+            return None
         self._check_ctrl_soon()
         header, buffers = transport.unpack_raw(frames)
         message = decode(header, buffers)
