@@ -15,7 +15,7 @@ from evrt.events import EventPacket
 from evrt.messages import Imu
 from evrt.sources.files import open_file
 from evrt.sources.files.aedat2 import Aedat2Reader
-from evrt.sources.files.base import concat_events
+from evrt.sources.files.base import concat_exact
 
 BOXES = "aedat2/PyAedatTools_IMU_translBoxes.aedat"
 DISK = "aedat2/PyAedatTools_IMU_rotDisk.aedat"
@@ -57,7 +57,7 @@ def test_values_from_sources_md(name):
             assert r.data_start == exp["header"] and r.records == exp["records"]
             msgs = list(r.packets())
             info = r.info()
-    ev = concat_events([m.events for m in msgs if isinstance(m, EventPacket)])
+    ev = concat_exact([m.events for m in msgs if isinstance(m, EventPacket)])
     assert ev.size == exp["events"] and int((ev["p"] == 1).sum()) == exp["on"]
     assert tuple(int(v) for v in ev[0].tolist()) == exp["first"]
     assert (info["t_first"], info["t_last"]) <= exp["t"]  # events lie inside the record range
@@ -142,7 +142,7 @@ def test_chunked_reading_equals_whole(chunk, window, count):
         warnings.simplefilter("ignore")
         with Aedat2Reader(str(path), chunk_records=chunk) as r:
             msgs = list(r.packets(window, count))
-    got = concat_events([m.events for m in msgs if isinstance(m, EventPacket)])
+    got = concat_exact([m.events for m in msgs if isinstance(m, EventPacket)])
     assert got.tobytes() == whole.tobytes()
     imu = np.concatenate([m.samples for m in msgs if isinstance(m, Imu)])
     assert imu.size == 7384  # IMU groups split across chunks are reassembled

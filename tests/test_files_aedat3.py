@@ -16,7 +16,7 @@ from evrt.events import EVENT_DTYPE, EventPacket, Geometry
 from evrt.messages import TRIGGER_DTYPE, Trigger
 from evrt.sources.files import open_file
 from evrt.sources.files.aedat3 import END, Aedat3Reader, write_aedat31
-from evrt.sources.files.base import concat_events, copy_events
+from evrt.sources.files.base import concat_exact, copy_events
 
 TONIC = "aedat4/tonic_sample.aedat4"
 
@@ -45,7 +45,7 @@ def test_round_trip_real_events_with_overflow_and_invalid(tmp_path, real_events)
         assert isinstance(r, Aedat3Reader) and r.geometry == g
         msgs = list(r.packets())
         info = r.info()
-    got = concat_events([m.events for m in msgs if isinstance(m, EventPacket)])
+    got = concat_exact([m.events for m in msgs if isinstance(m, EventPacket)])
     assert got.tobytes() == ev.tobytes()
     assert _write.stats["wraps"] == 1 and _write.stats["invalid"] >= ev.size // 9 - 30
     assert info["invalid_skipped"] == _write.stats["invalid"]
@@ -65,7 +65,7 @@ def test_chunked_reading_equals_whole(tmp_path_factory, real_events, packet, chu
     write_aedat31(p, ev, g, packet_events=packet)
     with Aedat3Reader(str(p), chunk_bytes=chunk) as r:
         got = [m.events for m in r.packets(window_us=window) if isinstance(m, EventPacket)]
-    assert concat_events(got).tobytes() == ev.tobytes()
+    assert concat_exact(got).tobytes() == ev.tobytes()
 
 
 def test_imu6_packet_is_decoded(tmp_path):

@@ -11,7 +11,7 @@ from evrt.errors import FormatError
 from evrt.events import EVENT_DTYPE, EventPacket, Geometry
 from evrt.messages import Trigger
 from evrt.sources.files import open_file
-from evrt.sources.files.base import EventBlock, Reader, concat_events
+from evrt.sources.files.base import EventBlock, Reader, concat_exact
 
 
 class ArrayReader(Reader):
@@ -65,7 +65,7 @@ def test_chunked_equals_whole_then_sliced(deltas, sizes, window, count, cut):
     reader = ArrayReader(ev, sizes)
     packets = [m for m in reader.packets(window, count, t_start, t_end) if isinstance(m, EventPacket)]
     whole = EventPacket(ev, reader.geometry).slice_time(t_start, t_end).events
-    got = concat_events([p.events for p in packets])
+    got = concat_exact([p.events for p in packets])
     assert got.tobytes() == whole.tobytes()
     for p in packets:
         assert len(p) > 0

@@ -21,7 +21,7 @@ from evrt.graph.node import Source
 from evrt.messages import Frame, TensorMsg
 from evrt.sinks.hdf5 import DsecWriter, Hdf5Sink, write_dsec
 from evrt.sources.files import detect_format, open_file
-from evrt.sources.files.base import concat_events
+from evrt.sources.files.base import concat_exact
 from evrt.sources.files.mvsec_writer import write_mvsec_data, write_mvsec_gt
 
 hdf5 = pytest.importorskip("hdf5plugin")
@@ -44,7 +44,7 @@ def davis_events() -> np.ndarray:
         if batch is None:
             break
         parts.append(clean(from_dv(batch)))
-    ev = concat_events(parts)
+    ev = concat_exact(parts)
     assert ev.size == 117667  # SOURCES.md
     return ev
 
@@ -146,7 +146,7 @@ def test_mvsec_packets_and_seek_equal_slicing(mvsec_pair, block, window, count, 
         msgs = list(reader.packets(window_us=window, count=count, t_end=t1))
     for side, ev in (("left", left), ("right", right)):
         want = ev[np.searchsorted(ev["t"], t0):np.searchsorted(ev["t"], t1)]
-        got = concat_events([m.events for m in msgs
+        got = concat_exact([m.events for m in msgs
                              if isinstance(m, EventPacket) and m.stream == side])
         assert got.tobytes() == want.tobytes()
     stamps = mvsec_pair["stamps"]
@@ -210,7 +210,7 @@ def test_dsec_round_trip_and_seek(tmp_path_factory, davis_events, chunk, block, 
     with open_file(path, block_events=block) as reader:
         assert reader.read_all().tobytes() == ev.tobytes()
         reader.seek(t0)
-        got = concat_events([m.events for m in reader.packets(window_us=3000, t_end=t1)])
+        got = concat_exact([m.events for m in reader.packets(window_us=3000, t_end=t1)])
         first = reader._index_at(t0)
     want = ev[np.searchsorted(t, t0):np.searchsorted(t, t1)]
     assert got.tobytes() == want.tobytes()

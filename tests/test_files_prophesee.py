@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from evrt.events import EventPacket, Geometry
 from evrt.messages import Trigger
 from evrt.sources.files import dat, detect_format, evt2, evt3, open_file
-from evrt.sources.files.base import concat_events
+from evrt.sources.files.base import concat_exact
 
 
 def sha3(array: np.ndarray) -> str:
@@ -153,7 +153,7 @@ def test_chunked_reading_equals_whole(name, decoded, chunk, count, window):
     with open_file(shared_file(name), chunk_words=chunk) as reader:
         packets = [m for m in reader.packets(window_us=window, count=count)
                    if isinstance(m, EventPacket)]
-    got = concat_events([p.events for p in packets])
+    got = concat_exact([p.events for p in packets])
     assert got.tobytes() == whole.tobytes()
     if count is not None:
         assert all(len(p) <= count for p in packets)
@@ -174,7 +174,7 @@ def test_chunked_reading_of_vector_words(decoded, chunk, count):
     whole = _read(name, decoded)
     with open_file(shared_file(name), chunk_words=chunk) as reader:
         parts = [m.events for m in reader.packets(count=count) if isinstance(m, EventPacket)]
-    assert concat_events(parts).tobytes() == whole.tobytes()
+    assert concat_exact(parts).tobytes() == whole.tobytes()
 
 
 @pytest.mark.parametrize("name", ["evt2/expelliarmus_evt2_sample.raw",
@@ -190,7 +190,7 @@ def test_seek_and_time_range(name, decoded):
         assert first.tobytes() == expect.tobytes()
         assert len(reader._checkpoints) > 3
         reader.seek(t0)
-        again = concat_events([m.events for m in reader.packets(window_us=500, t_end=t1)
+        again = concat_exact([m.events for m in reader.packets(window_us=500, t_end=t1)
                                 if isinstance(m, EventPacket)])
         assert again.tobytes() == expect.tobytes()
         reader.seek(int(t[-1]) + 1)
@@ -247,7 +247,7 @@ def test_evt2_triggers_and_geometry_line(tmp_path):
     with open_file(path) as reader:
         assert reader.geometry == Geometry(320, 240)
         msgs = list(reader.packets())
-    ev = concat_events([m.events for m in msgs if isinstance(m, EventPacket)])
+    ev = concat_exact([m.events for m in msgs if isinstance(m, EventPacket)])
     assert [tuple(map(int, e)) for e in ev[["t", "x", "y", "p"]].tolist()] == [
         (641, 5, 6, 1), (643, 7, 8, 0), (709, 319, 239, 1)]
     trig = [m for m in msgs if isinstance(m, Trigger)]
@@ -294,7 +294,7 @@ def test_evt3_time_high_wrap_keeps_time_increasing(tmp_path):
     with open_file(path, chunk_words=1000) as reader:
         assert reader.geometry == Geometry(1280, 720)
         msgs = list(reader.packets())
-    ev = concat_events([m.events for m in msgs if isinstance(m, EventPacket)])
+    ev = concat_exact([m.events for m in msgs if isinstance(m, EventPacket)])
     assert ev["t"].tolist() == times  # 64-bit time: two wraps of the 24-bit counter
     trig = [m for m in msgs if isinstance(m, Trigger)]
     assert trig[0].triggers["t"].tolist() == [(times[0] >> 12) << 12]
@@ -406,7 +406,7 @@ def test_chunked_evt2_windows_equal_whole(decoded, chunk, window):
     whole = _read(name, decoded)
     with open_file(shared_file(name), chunk_words=chunk) as reader:
         parts = [m for m in reader.packets(window_us=window) if isinstance(m, EventPacket)]
-    assert concat_events([p.events for p in parts]).tobytes() == whole.tobytes()
+    assert concat_exact([p.events for p in parts]).tobytes() == whole.tobytes()
     t0 = int(whole["t"][0])
     for p in parts:  # each packet is exactly its window of the whole read
         a, b = np.searchsorted(whole["t"], [p.t_start, p.t_end])
@@ -461,7 +461,7 @@ def test_random_payloads_decode_or_raise_format_error(tmp_path_factory, header, 
             warnings.simplefilter("ignore")
             with open_file(path, chunk_words=chunk) as reader:
                 ev = reader.read_all()
-                blocks = concat_events([m.events for m in reader.packets(count=7)
+                blocks = concat_exact([m.events for m in reader.packets(count=7)
                                         if isinstance(m, EventPacket)])
         assert blocks.tobytes() == ev.tobytes()
         assert np.all(np.diff(ev["t"]) >= 0)
@@ -494,4 +494,4 @@ def test_dat_timestamp_wrap_mid_run_keeps_time_increasing(tmp_path):
         assert ev["t"].tolist() == t64.tolist()
         assert ev["x"].tolist() == (rec[:, 1] & 0x3FFF).tolist()
         assert ev["y"].tolist() == ((rec[:, 1] >> 14) & 0x3FFF).tolist()
-        assert concat_events(parts).tobytes() == ev.tobytes()
+        assert concat_exact(parts).tobytes() == ev.tobytes()

@@ -15,7 +15,7 @@ from evrt.events import EventPacket
 from evrt.graph.node import Sink
 from evrt.sinks.basic import EventChecksum
 from evrt.sources.files import open_file
-from evrt.sources.files.base import concat_events
+from evrt.sources.files.base import concat_exact
 from evrt.sources.files.node import FileSource
 
 TONIC = "aedat4/tonic_sample.aedat4"
@@ -48,7 +48,7 @@ def test_graph_delivers_every_event_in_order():
         whole = r.read_all()
     got, result = _collect(path, window_us=20_000)
     assert result.status == "completed"
-    ev = concat_events([m.events for m in got if isinstance(m, EventPacket)])
+    ev = concat_exact([m.events for m in got if isinstance(m, EventPacket)])
     a, b = EventChecksum(), EventChecksum()
     a.update(ev)
     b.update(whole)
@@ -65,7 +65,7 @@ def test_start_and_end_relative_to_first_event():
         whole = r.read_all()
     t0 = int(whole["t"][0])
     got, _ = _collect(path, window_us=50_000, start_us=500_000, end_us=1_200_000, streams=["events"])
-    ev = concat_events([m.events for m in got])
+    ev = concat_exact([m.events for m in got])
     ref = EventPacket(whole, open_file(path).geometry).slice_time(t0 + 500_000, t0 + 1_200_000)
     assert ev.tobytes() == ref.events.tobytes()
 
