@@ -97,32 +97,35 @@ class Rectangular(Surrogate):
         return f"width={self.width}, height={self.height}"
 
 
-class Sigmoid(Surrogate):
-    """Sigmoid surrogate of steepness `alpha` (larger = closer to the true step)."""
+class _Steepness(Surrogate):
+    """A surrogate with one steepness parameter `alpha`; subclasses name their autograd Function."""
 
-    def __init__(self, alpha: float = 4.0) -> None:
+    fn: type[torch.autograd.Function]
+    default_alpha = 1.0
+
+    def __init__(self, alpha: float | None = None) -> None:
         super().__init__()
-        self.alpha = float(alpha)
+        self.alpha = float(self.default_alpha if alpha is None else alpha)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return _SigmoidFn.apply(x, self.alpha)
+        return self.fn.apply(x, self.alpha)
 
     def extra_repr(self) -> str:
         return f"alpha={self.alpha}"
 
 
-class ATan(Surrogate):
-    """Arctangent surrogate of steepness `alpha`; peak gradient alpha/2 at x = 0."""
+class Sigmoid(_Steepness):
+    """Sigmoid surrogate of steepness `alpha` (default 4; larger = closer to the true step)."""
 
-    def __init__(self, alpha: float = 2.0) -> None:
-        super().__init__()
-        self.alpha = float(alpha)
+    fn = _SigmoidFn
+    default_alpha = 4.0
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return _ATanFn.apply(x, self.alpha)
 
-    def extra_repr(self) -> str:
-        return f"alpha={self.alpha}"
+class ATan(_Steepness):
+    """Arctangent surrogate of steepness `alpha` (default 2); peak gradient alpha/2 at x = 0."""
+
+    fn = _ATanFn
+    default_alpha = 2.0
 
 
 _BY_NAME = {"rectangular": Rectangular, "rect": Rectangular, "sigmoid": Sigmoid, "atan": ATan}
