@@ -30,13 +30,14 @@ from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
+from _data import shared_data  # benchmarks/ is the script folder, so _data is importable
 
 from evrt.encoders import functional as E
 from evrt.encoders.nodes import HistogramEncoder, TimeSurfaceEncoder, VoxelGridEncoder
 from evrt.events import EventPacket, Geometry, concat_events, from_dv, make_events, to_tonic
 from evrt.filters import functional as F
 
-DATA = Path(os.environ.get("EVRT_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"))
+DATA = shared_data()
 
 
 PACKET_EVENTS = 5000  # node benchmarks: events per input packet
@@ -135,7 +136,7 @@ def run_geometry(label: str, events: np.ndarray, g: Geometry, tonic_n: int) -> l
         acc.accept(store)
         acc.getPotentialSurface()
 
-    timed("histogram (2xHxW counts)", lambda: E.histogram(events, W, H),
+    timed("histogram int32 (2xHxW counts)", lambda: E.histogram(events, W, H),
           lambda: tf.to_frame_numpy(tev, (W, H, 2), n_time_bins=1), n, dv_accumulate,
           "dv: Accumulator, no decay (ON-OFF potential)")
     whole = EventPacket(events, g)
@@ -157,20 +158,28 @@ def run_geometry(label: str, events: np.ndarray, g: Geometry, tonic_n: int) -> l
                 pass
         return go
 
-    reused = np.zeros((2, H, W), np.int32)
+    timed("histogram int16 (2xHxW counts)", lambda: E.histogram(events, W, H, dtype=np.int16),
+          lambda: tf.to_frame_numpy(tev, (W, H, 2), n_time_bins=1), n, dv_accumulate,
+          "int16 like tonic; as many bytes as dv's float32 plane")
+    reused = np.zeros((2, H, W), np.int16)
 
     def into_reused():
         reused.fill(0)
         E.histogram(events, W, H, out=reused)
 
-    timed("histogram into a reused, cleared out=", into_reused, None, n, dv_accumulate,
+    timed("histogram int16 into a reused, cleared out=", into_reused, None, n, dv_accumulate,
           "like dv's clear()+accept: both reuse their frame")
-    timed("histogram node, 10 ms windows", node_run(lambda: HistogramEncoder(window_us=window)),
+    timed("histogram node (int16), 10 ms windows", node_run(lambda: HistogramEncoder(window_us=window)),
           lambda: tf.to_frame_numpy(tev, (W, H, 2), time_window=window), n, None,
-          "tonic: to_frame(time_window)")
-    timed("histogram node, consumer holds 3", node_run(lambda: HistogramEncoder(window_us=window), 3),
+          "tonic: to_frame(time_window), int16 frames")
+    timed("histogram node (int16), consumer holds 3",
+          node_run(lambda: HistogramEncoder(window_us=window), 3),
           lambda: tf.to_frame_numpy(tev, (W, H, 2), time_window=window), n, None,
           "downstream keeps the last 3 outputs alive")
+    timed("histogram node (int32), 10 ms windows",
+          node_run(lambda: HistogramEncoder(window_us=window, dtype="int32")),
+          lambda: tf.to_frame_numpy(tev, (W, H, 2), time_window=window), n, None,
+          "twice tonic's bytes per frame")
     # tonic's voxel grid and time surface are numpy-vectorised: they get all n events (the
     # voxel grid modifies its input, so each call gets a fresh copy; the copy is in its time)
     tvox = tev.copy()
@@ -183,11 +192,14 @@ def run_geometry(label: str, events: np.ndarray, g: Geometry, tonic_n: int) -> l
     timed("time surface node, 50 ms windows",
           node_run(lambda: TimeSurfaceEncoder(tau_us=50_000.0, window_us=50_000)),
           lambda: tf.to_timesurface_numpy(tev, (W, H, 2), dt=50_000, tau=50_000.0,
-                                          include_incomplete=True), n,
-          lambda: ts.accept(store), "dv: TimeSurface.accept (timestamp map only)")
+                                          include_incomplete=True), n, None,
+          "update + exp of every cell per window (dv has no such surface)")
+    merged = E.new_time_state(W, H, polarities=1)
+    timed("time-state update, 1 plane", lambda: E.update_time_state(events, merged),
+          None, n, lambda: ts.accept(store), "dv: TimeSurface.accept (one int64 plane, too)")
     state = E.new_time_state(W, H)
-    timed("time-state update only", lambda: E.update_time_state(events, state),
-          None, n, lambda: ts.accept(store), "dv: TimeSurface.accept")
+    timed("time-state update, 2 planes", lambda: E.update_time_state(events, state),
+          None, n, lambda: ts.accept(store), "per polarity: twice dv's state")
     timed("spike tensor T=10 binary", lambda: E.spike_tensor(events, W, H, 10, t_first, t_last + 1))
     timed("cumulative stack T=10", lambda: E.cumulative_stack(events, W, H, 10, t_first, t_last + 1))
     edge = dv.EdgeMapAccumulator((W, H), 1.0, True, 0.0, 1.0)
@@ -408,7 +420,7 @@ def main() -> None:
         dr = f"{np.median(drs):.2f}x{spread(drs)}" if drs else "-"
         print(f"| {label} | {name} | {mine:.1f} | {ts} | {tr} | {ds} | {dr} | {copy_now:.1f} | {note} |")
     for label in ("346x260", "1280x720"):
-        hist = next(r for r in rows if r[0] == label and r[1].startswith("histogram (2"))
+        hist = next(r for r in rows if r[0] == label and r[1].startswith("histogram int32"))
         print(f"\n{label}: histogram {hist[2]:.0f} Mev/s vs a numpy copy of the events in the same "
               f"rounds {hist[6]:.0f} Mev/s: ratio copy/histogram = {hist[6] / hist[2]:.2f} (target <= 3)")
     print(f"\nTwo jobs on 346x260, {args.events} events each: one thread vs two threads, "

@@ -28,6 +28,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from _data import shared_data  # benchmarks/ is the script folder, so _data is importable
 
 from evrt.events import EventPacket
 from evrt.sources.files import open_file
@@ -218,7 +219,7 @@ def stream_rss(path: Path) -> tuple[int, int]:
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=15)
-    ap.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
+    ap.add_argument("--data", default=str(shared_data()))
     args = ap.parse_args()
     data = Path(args.data)
     if not data.is_dir():

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import os
 import statistics
 import sys
 import tempfile
@@ -21,12 +20,13 @@ import tracemalloc
 from pathlib import Path
 
 import numpy as np
+from _data import shared_data  # benchmarks/ is the script folder, so _data is importable
 
 from evrt.events import make_events
 from evrt.sources.files import open_file
 from evrt.sources.files.prophesee_header import read_header
 
-DATA = Path(os.environ.get("EVRT_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"))
+DATA = shared_data()
 SAMPLES = {
     "evt2": DATA / "evt2/expelliarmus_evt2_sample.raw",
     "evt3": DATA / "evt3/expelliarmus_evt3_sample.raw",

@@ -147,3 +147,8 @@ def test_time_state_matches_dv_time_surface(name):
     ours = state.max(axis=0)  # dv keeps one timestamp per pixel, whatever the polarity
     ours = np.where(ours == F.NEVER, 0, ours)  # dv starts from 0, evrt from NEVER
     np.testing.assert_array_equal(dv_last, ours)
+    # a one-plane state merges the polarities as dv does, whatever the packet cuts
+    merged = F.new_time_state(g.width, g.height, polarities=1)
+    for i in range(0, len(part), 3333):
+        F.update_time_state(part[i:i + 3333], merged)
+    np.testing.assert_array_equal(dv_last, np.where(merged[0] == F.NEVER, 0, merged[0]))

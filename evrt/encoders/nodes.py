@@ -15,6 +15,7 @@ import numpy as np
 
 from evrt.encoders import functional as F
 from evrt.encoders.buffers import BufferRing
+from evrt.encoders.functional._common import count_limit
 from evrt.encoders.functional.display import fill_background
 from evrt.encoders.windowing import Window, make_windower
 from evrt.errors import ConfigError, EventDataError
@@ -83,15 +84,22 @@ def _dtype(name: str, key: str = "dtype") -> np.dtype:
 
 
 class HistogramEncoder(EncoderNode):
-    """Event counts per polarity and pixel: (2, H, W), channel 0 OFF, 1 ON."""
+    """Event counts per polarity and pixel: (2, H, W), channel 0 OFF, 1 ON.
+
+    Counts are int16 by default, like tonic's `ToFrame`: a window rarely puts 32767 events
+    on one pixel (a count saturates there rather than wrapping), and half the bytes of
+    int32 is half the memory to clear and hand downstream per window. `dtype = "float32"`
+    gives what a network reads directly.
+    """
 
     kind = "histogram"
 
     def __init__(self, window_us: int = 0, overlap_us: int = 0, window_events: int = 0,
                  overlap_events: int = 0, include_incomplete: bool = True,
-                 dtype: str = "int32", stream: str = "") -> None:
+                 dtype: str = "int16", stream: str = "") -> None:
         self._setup(window_us, overlap_us, window_events, overlap_events, include_incomplete, stream)
         self.dtype = _dtype(dtype)
+        count_limit(self.dtype)  # counts need an integer or float dtype
 
     def output_dtype(self) -> np.dtype:
         return self.dtype
@@ -133,20 +141,30 @@ class VoxelGridEncoder(EncoderNode):
 
 
 class TimeSurfaceEncoder(EncoderNode):
-    """(2, H, W) exponential time surface sampled at each window's end; state spans the whole stream."""
+    """(2, H, W) exponential time surface sampled at each window's end; state spans the whole stream.
+
+    `polarities = 1` merges OFF and ON into one (1, H, W) surface, as dv-processing's
+    `TimeSurface` does.
+    """
 
     kind = "time_surface"
 
-    def __init__(self, tau_us: float = 50000.0, window_us: int = 0, overlap_us: int = 0,
-                 window_events: int = 0, overlap_events: int = 0,
+    def __init__(self, tau_us: float = 50000.0, polarities: int = 2, window_us: int = 0,
+                 overlap_us: int = 0, window_events: int = 0, overlap_events: int = 0,
                  include_incomplete: bool = True, stream: str = "") -> None:
         if tau_us <= 0:
             raise ConfigError(f"tau_us must be > 0, got {tau_us}", key="tau_us")
+        if polarities not in (1, 2):
+            raise ConfigError(f"polarities must be 1 or 2, got {polarities}", key="polarities")
         self._setup(window_us, overlap_us, window_events, overlap_events, include_incomplete, stream)
         self.tau = float(tau_us)
+        self.polarities = polarities
+
+    def output_shape(self, geometry: Geometry) -> tuple[int, ...]:
+        return (self.polarities, geometry.height, geometry.width)
 
     def start(self, geometry: Geometry) -> None:
-        self.state = F.new_time_state(geometry.width, geometry.height)
+        self.state = F.new_time_state(geometry.width, geometry.height, self.polarities)
 
     def encode(self, window: Window) -> TensorMsg:
         # The state keeps each pixel's latest time (a max), so re-applying the events that
@@ -154,8 +172,7 @@ class TimeSurfaceEncoder(EncoderNode):
         for part in window.parts:
             F.update_time_state(part, self.state)
         surface = F.sample_time_surface(self.state, window.t_end, self.tau, out=self.ring.take(None))
-        return self._msg(surface, window,
-                         tau_us=self.tau)
+        return self._msg(surface, window, tau_us=self.tau)
 
 
 class SpikeTensorEncoder(EncoderNode):

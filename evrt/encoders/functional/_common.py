@@ -53,6 +53,16 @@ def check_out(out: np.ndarray, shape: tuple[int, ...], where: str) -> None:
                           f"got shape {tuple(out.shape)}")
 
 
+def count_limit(dtype: np.dtype) -> int | float:
+    """The largest count a histogram-like array of `dtype` can hold (kernels saturate there)."""
+    dtype = np.dtype(dtype)
+    if dtype.kind in "iu":
+        return int(np.iinfo(dtype).max)
+    if dtype.kind == "f":
+        return float("inf")
+    raise ConfigError(f"counts need an integer or float dtype, got {dtype}", key="dtype")
+
+
 def check_window(t_start: int, t_end: int, where: str) -> None:
     if t_end <= t_start:
         raise EventDataError(f"{where}: empty time window [{t_start}, {t_end}) (expected t_end > t_start)")

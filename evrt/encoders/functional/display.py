@@ -16,18 +16,20 @@ OFF_COLOUR = (30, 30, 30)  # near black
 def _paint_kernel(ev, on, off, out) -> int:
     height = out.shape[0]
     width = out.shape[1]
+    flat = out.reshape(-1)
     bad = 0
     for i in range(ev.shape[0]):
         e = ev[i]
-        xi = e.x
-        yi = e.y
-        if xi < 0 or xi >= width or yi < 0 or yi >= height:
+        xi = np.uint32(np.int32(e.x))  # one unsigned compare also rejects x < 0
+        yi = np.uint32(np.int32(e.y))
+        if xi >= width or yi >= height:
             bad += 1
             continue
         c = on if e.p != 0 else off
-        out[yi, xi, 0] = c[0]
-        out[yi, xi, 1] = c[1]
-        out[yi, xi, 2] = c[2]
+        j = 3 * (yi * width + xi)
+        flat[j] = c[0]
+        flat[j + 1] = c[1]
+        flat[j + 2] = c[2]
     return bad
 
 

@@ -5,23 +5,31 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from evrt.encoders.functional._common import check_out, raise_off_sensor, records
+from evrt.encoders.functional._common import check_out, count_limit, raise_off_sensor, records
 
 
 @numba.njit(cache=True, nogil=True)
-def _histogram_kernel(ev, out) -> int:
-    """Add one count per event at out[p>0, y, x]; returns how many events were off the sensor."""
+def _histogram_kernel(ev, top, out) -> int:
+    """Add one count per event at out[p>0, y, x], never past `top` (the dtype's largest
+    value: integer counts saturate instead of wrapping); returns how many events were off
+    the sensor."""
     height = out.shape[1]
     width = out.shape[2]
+    plane = height * width
+    flat = out.reshape(-1)
     bad = 0
     for i in range(ev.shape[0]):
         e = ev[i]
-        xi = e.x
-        yi = e.y
-        if xi < 0 or xi >= width or yi < 0 or yi >= height:
+        # one unsigned compare per axis also rejects negative coordinates
+        xi = np.uint32(np.int32(e.x))
+        yi = np.uint32(np.int32(e.y))
+        if xi >= width or yi >= height:
             bad += 1
             continue
-        out[1 if e.p != 0 else 0, yi, xi] += 1
+        k = (plane if e.p != 0 else 0) + yi * width + xi
+        v = flat[k]
+        if v < top:
+            flat[k] = v + 1
     return bad
 
 
@@ -35,12 +43,13 @@ def histogram(
     """Count events per pixel and polarity: shape (2, height, width), channel 0 OFF, 1 ON.
 
     Counts are added to `out` when it is given (accumulate over several calls), so a stream
-    encoded in any number of pieces gives the same frame as in one piece. Events outside
-    the sensor raise `EventDataError` (after the in-range ones were counted).
+    encoded in any number of pieces gives the same frame as in one piece. An integer count
+    stops at its dtype's maximum (32767 for int16) rather than wrapping round. Events
+    outside the sensor raise `EventDataError` (after the in-range ones were counted).
     """
     if out is None:
         out = np.zeros((2, height, width), dtype=dtype)
     check_out(out, (2, height, width), "histogram")
-    if _histogram_kernel(records(events), out):
+    if _histogram_kernel(records(events), count_limit(out.dtype), out):
         raise_off_sensor(events, width, height, "histogram")
     return out

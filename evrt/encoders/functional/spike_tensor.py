@@ -32,24 +32,26 @@ def _bin_kernel(ev, t_start, t_end, binary, out) -> int:
     steps = out.shape[0]
     height = out.shape[2]
     width = out.shape[3]
+    plane = height * width
+    flat = out.reshape(-1)
     span = t_end - t_start
     bad = 0
     for i in range(ev.shape[0]):
         e = ev[i]
-        xi = e.x
-        yi = e.y
-        if xi < 0 or xi >= width or yi < 0 or yi >= height:
+        xi = np.uint32(np.int32(e.x))  # one unsigned compare also rejects x < 0
+        yi = np.uint32(np.int32(e.y))
+        if xi >= width or yi >= height:
             bad += 1
             continue
         dt = e.t - t_start
         if dt < 0 or dt >= span:
             continue
         k = (dt * steps) // span
-        c = 1 if e.p != 0 else 0
+        j = (2 * k + (1 if e.p != 0 else 0)) * plane + yi * width + xi
         if binary:
-            out[k, c, yi, xi] = 1
+            flat[j] = 1
         else:
-            out[k, c, yi, xi] += 1
+            flat[j] += 1
     return bad
 
 

@@ -21,13 +21,15 @@ def _voxel_kernel(ev, t_first, t_last, out) -> int:
     bins = out.shape[0]
     height = out.shape[1]
     width = out.shape[2]
+    plane = height * width
+    flat = out.reshape(-1)
     span = t_last - t_first
     bad = 0
     for i in range(ev.shape[0]):
         e = ev[i]
-        xi = e.x
-        yi = e.y
-        if xi < 0 or xi >= width or yi < 0 or yi >= height:
+        xi = np.uint32(np.int32(e.x))  # one unsigned compare also rejects x < 0
+        yi = np.uint32(np.int32(e.y))
+        if xi >= width or yi >= height:
             bad += 1
             continue
         dt = e.t - t_first
@@ -36,11 +38,13 @@ def _voxel_kernel(ev, t_first, t_last, out) -> int:
         # integer product, one rounding: t_last lands exactly on bin B - 1
         u = (dt * (bins - 1)) / span if span > 0 else 0.0
         left = int(u)
-        frac = u - left
-        pol = 1.0 if e.p != 0 else -1.0
-        out[left, yi, xi] += pol * (1.0 - frac)
+        # the weights are rounded to float32 once, then added in float32 (as the grid is)
+        frac = np.float32(u - left)
+        pol = np.float32(1.0) if e.p != 0 else np.float32(-1.0)
+        k = left * plane + yi * width + xi
+        flat[k] += pol * (np.float32(1.0) - frac)
         if left + 1 < bins:
-            out[left + 1, yi, xi] += pol * frac
+            flat[k + plane] += pol * frac
     return bad
 
 

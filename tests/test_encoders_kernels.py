@@ -1,0 +1,88 @@
+"""Kernel details the speed work relies on: unsigned bounds checks, saturating counts, the vectorised exp."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from evrt.encoders import functional as F
+from evrt.encoders.functional._common import NEVER
+from evrt.errors import EventDataError
+from evrt.events import make_events
+
+W, H = 6, 5
+
+
+@pytest.mark.parametrize("x, y", [(-1, 0), (0, -1), (-32768, 2), (2, -32768), (W, 0), (0, H), (32767, 32767)])
+def test_every_kernel_rejects_a_coordinate_off_the_sensor(x, y):
+    ev = make_events([1, 2, 3], [1, x, 2], [1, y, 2], [1, 0, 1])
+    calls = {
+        "histogram": lambda: F.histogram(ev, W, H),
+        "voxel_grid": lambda: F.voxel_grid(ev, W, H, 3, 1, 3),
+        "time_surface": lambda: F.update_time_state(ev, F.new_time_state(W, H)),
+        "spike_tensor": lambda: F.spike_tensor(ev, W, H, 2, 1, 4),
+        "event_image": lambda: F.event_image(ev, W, H),
+    }
+    for name, call in calls.items():
+        with pytest.raises(EventDataError, match=rf"{name}: event 1 at \(x={x}, y={y}\) is outside the {W}x{H}"):
+            call()
+    # the in-range events were still counted before the error
+    hist = np.zeros((2, H, W), np.int32)
+    with pytest.raises(EventDataError):
+        F.histogram(ev, W, H, out=hist)
+    assert hist.sum() == 2 and hist[1, 1, 1] == 1 and hist[1, 2, 2] == 1
+
+
+@pytest.mark.parametrize("dtype", ["int8", "uint8", "int16"])
+def test_integer_counts_saturate_instead_of_wrapping(dtype):
+    top = int(np.iinfo(dtype).max)
+    n = top + 40
+    ev = make_events(np.arange(n), np.full(n, 2), np.full(n, 3), np.ones(n))
+    hist = F.histogram(ev, W, H, dtype=dtype)
+    assert hist[1, 3, 2] == top and hist.sum() == top
+    # accumulating into the same frame in pieces saturates at the same value
+    acc = np.zeros((2, H, W), dtype)
+    for i in range(0, n, 17):
+        F.histogram(ev[i:i + 17], W, H, out=acc)
+    np.testing.assert_array_equal(acc, hist)
+    floats = F.histogram(ev, W, H, dtype=np.float32)
+    assert floats[1, 3, 2] == n
+
+
+def test_vectorised_exp_equals_libm_rounded_to_float32():
+    """The surface uses a polynomial exp; check it cell by cell against numpy's exp (float64,
+    then rounded to float32), over ages from 0 to 110 tau: normal, subnormal and zero outputs."""
+    rng = np.random.default_rng(3)
+    tau = 1000.0
+    ages = np.concatenate([np.arange(0, 5000), rng.integers(0, 110_000, 400_000),
+                           np.arange(86_000, 105_000)])  # float32 subnormals start near 87.3 tau
+    t_ref = 10**12
+    state = (t_ref - ages).astype(np.int64)
+    state[::97] = NEVER
+    state = state[: state.size // 2 * 2].reshape(2, 1, -1)
+    got = F.sample_time_surface(state, t_ref, tau)
+    want = np.where(state == NEVER, 0.0, np.exp(-(t_ref - state) / tau)).astype(np.float32)
+    assert np.count_nonzero(got != want) == 0
+    assert (got[state == NEVER] == 0).all()
+    assert np.count_nonzero((want > 0) & (want < np.finfo(np.float32).tiny)) > 1000  # subnormals covered
+    assert np.count_nonzero(want == 0) > np.count_nonzero(state == NEVER)  # and underflow to 0
+
+
+def test_merged_polarity_time_surface_node_and_bad_states():
+    from evrt.encoders.nodes import TimeSurfaceEncoder
+    from evrt.errors import ConfigError
+    from evrt.events import EventPacket, Geometry
+
+    ev = make_events([10, 20, 30], [1, 1, 2], [1, 1, 2], [1, 0, 0])
+    node = TimeSurfaceEncoder(tau_us=10.0, polarities=1, window_us=40)
+    msgs = [*node.process(EventPacket(ev, Geometry(W, H), t_start=0, t_end=40)), *node.finish()]
+    (m,) = msgs
+    assert m.data.shape == (1, H, W)
+    assert m.data[0, 1, 1] == np.float32(np.exp(-2.0))  # the OFF event at t=20 is the latest
+    assert m.data[0, 2, 2] == np.float32(np.exp(-1.0))
+    with pytest.raises(ConfigError, match="polarities"):
+        TimeSurfaceEncoder(polarities=3, window_us=10)
+    with pytest.raises(ConfigError, match="polarities"):
+        F.new_time_state(W, H, polarities=0)
+    with pytest.raises(ConfigError, match="time state"):
+        F.update_time_state(ev, np.zeros((2, H, W), np.int32))
