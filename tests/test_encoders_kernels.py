@@ -86,3 +86,13 @@ def test_merged_polarity_time_surface_node_and_bad_states():
         F.new_time_state(W, H, polarities=0)
     with pytest.raises(ConfigError, match="time state"):
         F.update_time_state(ev, np.zeros((2, H, W), np.int32))
+
+
+def test_histogram_node_dtype_must_hold_counts():
+    from evrt.encoders.nodes import HistogramEncoder
+    from evrt.errors import ConfigError
+
+    assert HistogramEncoder(window_us=10).dtype == np.int16  # tonic's ToFrame dtype
+    for bad in ("bool", "complex64", "not-a-dtype"):
+        with pytest.raises(ConfigError, match="dtype"):
+            HistogramEncoder(window_us=10, dtype=bad)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numba
 import numpy as np
 
@@ -53,6 +55,7 @@ def check_out(out: np.ndarray, shape: tuple[int, ...], where: str) -> None:
                           f"got shape {tuple(out.shape)}")
 
 
+@functools.lru_cache(maxsize=64)
 def count_limit(dtype: np.dtype) -> int | float:
     """The largest count a histogram-like array of `dtype` can hold (kernels saturate there)."""
     dtype = np.dtype(dtype)
