@@ -113,6 +113,13 @@ def timed(fn, device: torch.device, warmup: int, runs: int) -> dict[str, float]:
             "min_ms": float(t.min()), "runs": runs}
 
 
+def nruns(device: torch.device, q: bool, cpu: int = 5, gpu: int = 30) -> tuple[int, int]:
+    """(warm-up, timed runs): fewer on the CPU, whose side of the comparison is the slow one."""
+    if device.type == "cpu":
+        return 1, (2 if q else cpu)
+    return (1 if q else 3), (5 if q else gpu)
+
+
 def maxdiff(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a.detach().double().cpu() - b.detach().double().cpu()).abs().max())
 
@@ -308,20 +315,19 @@ def depth_section(run: Run, dut: torch.device, q: bool) -> None:
                         reset_net(model)
                         model(x)
 
-                runs = (3 if d.type == "cpu" else 10) if q else (5 if d.type == "cpu" else 30)
-                lat[f"{n}_batch{b}"] = timed(fwd, d, 1 if q else 3, runs)
+                lat[f"{n}_batch{b}"] = timed(fwd, d, *nruns(d, q))
                 lat[f"{n}_batch{b}"]["per_sample_ms"] = lat[f"{n}_batch{b}"]["median_ms"] / b
             pred = DepthPredictor(models[n], early_stop=ConvergencePolicy(tol=0.005, k=1),
                                   device=d)
             x1 = x_all[0]
             lat[f"{n}_node_path_batch1_early_stop"] = timed(lambda p=pred, x1=x1: p.predict(x1), d,
-                                                            1 if q else 3, 3 if q else 20)
+                                                            *nruns(d, q, 5, 20))
         r["b_latency"] = lat
         r["b_shape"] = list(x_all.shape[1:])
         log(f"depth (b, c): {json.dumps(r)}")
 
     with run.section("depth.d_crossbar") as r:
-        b = 2 if q else 4
+        b = 2
         for label, spec in (("digital", None), ("crossbar_ideal", {}), ("crossbar_noisy", NOISY)):
             row = {}
             for n, d in devices.items():
@@ -339,7 +345,8 @@ def depth_section(run: Run, dut: torch.device, q: bool) -> None:
                         reset_net(model)
                         model(x)
 
-                row[f"{n}_latency"] = timed(fwd, d, 1, 2 if q else (3 if d.type == "cpu" else 10))
+                # the output run above was the warm-up
+                row[f"{n}_latency"] = timed(fwd, d, 0, 2 if q or d.type == "cpu" else 10)
             r[label] = {"batch": b, "cpu_latency": row["cpu_latency"],
                         "dut_latency": row["dut_latency"],
                         "dut_vs_cpu_max_abs_diff": maxdiff(row["dut_out"], row["cpu_out"])}
@@ -427,13 +434,13 @@ def prime_section(run: Run, dut: torch.device, q: bool) -> None:
                     with torch.no_grad():
                         logits_full(model, x)
 
-                lat[f"{k}_batch{b}"] = timed(fwd, d, 1 if q else 3, 5 if q else 30)
+                lat[f"{k}_batch{b}"] = timed(fwd, d, *nruns(d, q))
                 lat[f"{k}_batch{b}"]["per_sample_ms"] = lat[f"{k}_batch{b}"]["median_ms"] / b
             x1 = torch.from_numpy(x_all[:1]).transpose(0, 1).contiguous().to(d)
             backend = make_backend("digital")
             lat[f"{k}_node_path_batch1_early_stop_0.8"] = timed(
                 lambda m=models[k], x1=x1, be=backend: classify(m, x1, backend=be, threshold=0.8),
-                d, 1 if q else 3, 5 if q else 30)
+                d, *nruns(d, q, 10, 30))
         r["b_latency"] = lat
         es = {k: classify(models[k], torch.from_numpy(x_all).transpose(0, 1).to(d),
                           backend=make_backend("digital"), threshold=0.8)
@@ -444,7 +451,7 @@ def prime_section(run: Run, dut: torch.device, q: bool) -> None:
 
     with run.section("prime.d_crossbar") as r:
         shipped, _ = load_prime("builtin")
-        b = min(64, n)
+        b = 32
         for label, spec in (("digital", None), ("crossbar_ideal", {}), ("crossbar_noisy", NOISY)):
             row: dict[str, Any] = {}
             for k, d in devices.items():
@@ -457,7 +464,7 @@ def prime_section(run: Run, dut: torch.device, q: bool) -> None:
                 row[f"{k}_outputs"] = res.outputs.cpu()
                 row[f"{k}_latency"] = timed(
                     lambda m=model, x=x, be=backend: classify(m, x, backend=be, threshold=1.0),
-                    d, 1, 2 if q else (3 if d.type == "cpu" else 10))
+                    d, 0, 2 if q or d.type == "cpu" else 10)  # the run above warmed up
             r[label] = {"batch": b, "cpu_accuracy": row["cpu_accuracy"],
                         "dut_accuracy": row["dut_accuracy"], "cpu_latency": row["cpu_latency"],
                         "dut_latency": row["dut_latency"],

@@ -12,8 +12,9 @@
 # 4. benchmarks/cuda_check.py --out $OUT (JSON + markdown; every section catches its errors);
 # 5. the model test files on the CPU (-x -q);
 # 6. a summary: the markdown table and each step's status.
-# No step stops the others; each has its own time limit. Everything printed also goes to
-# $OUT/cuda_check.log. PY (default python3) picks the interpreter.
+# No step stops the others; each has its own time limit (150 + 270 + 150 s, so the run
+# ends inside 10 minutes even if every step hits its limit). Everything printed also goes
+# to $OUT/cuda_check.log. PY (default python3) picks the interpreter.
 
 set -u
 PY=${PY:-python3}
@@ -60,16 +61,16 @@ $PY -c "import evrt, evrt.sources, evrt.sinks, zmq, orjson, numba, torch; print(
 record "imports" $?
 
 step "CUDA tests"
-timeout 240 $PY -m pytest -x -q -p no:cacheprovider tests/test_devices.py \
+timeout 150 $PY -m pytest -x -q -p no:cacheprovider tests/test_devices.py \
     "tests/test_crossbar.py::test_cuda_matches_digital" -rs
 record "pytest CUDA tests" $?
 
 step "benchmarks/cuda_check.py"
-PYTHONUNBUFFERED=1 timeout 330 $PY benchmarks/cuda_check.py --out "$OUT" "$@"
+PYTHONUNBUFFERED=1 timeout 270 $PY benchmarks/cuda_check.py --out "$OUT" "$@"
 record "cuda_check.py" $?
 
 step "model tests (CPU)"
-timeout 200 $PY -m pytest -x -q -p no:cacheprovider tests/test_depth_model.py \
+timeout 150 $PY -m pytest -x -q -p no:cacheprovider tests/test_depth_model.py \
     tests/test_depth_node.py tests/test_depth_train.py tests/test_depth_weights.py \
     tests/test_prime_layers.py tests/test_prime_shipped.py tests/test_twin_hp.py \
     tests/test_twin_lorenz.py tests/test_twin_node_ode.py tests/test_twin_trained.py \
