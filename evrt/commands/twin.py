@@ -51,6 +51,9 @@ def register_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint-every", type=int, default=500,
                    help="write the weights file every N iterations (default 500)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    p.add_argument("--device", default="auto",
+                   help='"auto" (CUDA when torch sees a GPU, else the CPU; the default), "cpu", '
+                        '"cuda" or "cuda:N"')
     p.set_defaults(func=train_main)
 
 
@@ -72,15 +75,19 @@ def register_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--project", action="store_true",
                    help="also print the projected crossbar vs digital energy and speed")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--device", default="cpu",
+                   help='where the solves run: "cpu" (default), "auto", "cuda" or "cuda:N"')
     p.set_defaults(func=eval_main)
 
 
 def train_main(args: argparse.Namespace) -> int:
     import torch
 
+    from evrt.devices import resolve_device
     from evrt.models.twin import twins
 
     torch.set_num_threads(max(1, args.threads))
+    device = resolve_device(args.device, "--device")
     overrides = _pairs(args.set, "--set")
     for key, value in (("iters", args.iters), ("pretrain_iters", args.pretrain_iters),
                        ("weight_noise", args.weight_noise)):
@@ -100,7 +107,7 @@ def train_main(args: argparse.Namespace) -> int:
                   end="\n" if it == n else "", file=sys.stderr, flush=True)
 
     twin = twins.train(args.kind, cfg, progress, checkpoint=lambda t: t.save(out),
-                       checkpoint_every=args.checkpoint_every)
+                       checkpoint_every=args.checkpoint_every, device=device)
     twin.info["command"] = "evrt train twin " + " ".join(sys.argv[3:])
     twin.save(out)
     print(f"wrote {out} ({out.stat().st_size / 1024:.1f} KiB) in {time.perf_counter() - started:.1f}s")
@@ -112,10 +119,13 @@ def eval_main(args: argparse.Namespace) -> int:
     import torch
 
     from evrt.backends import make_backend, use_backend
+    from evrt.devices import resolve_device
     from evrt.models.twin import twins
 
     torch.set_num_threads(max(1, args.threads))
+    device = resolve_device(args.device, "--device")
     twin = twins.load(args.weights, kind=args.kind)
+    twin.model.to(device)
     if twin.kind != args.kind:
         raise ConfigError(f"{args.weights} holds a {twin.kind} twin, not {args.kind}", key="--weights")
     xb = _pairs(args.xb, "--xb")

@@ -131,12 +131,12 @@ def evaluate(model: DepthNet, samples: DepthSamples, *, early_stop_tol: float | 
     if plots:
         Path(plots).mkdir(parents=True, exist_ok=True)
     for i in range(len(samples)):
-        x = torch.from_numpy(samples.x[i:i + 1]).transpose(0, 1)
+        x = torch.from_numpy(samples.x[i:i + 1]).transpose(0, 1).to(predictor.device)
         gt = samples.depth[i]
         with torch.no_grad():
             reset_net(model)
             out = model(x)[:, 0, 0]  # [T, H, W]
-        depth = model.depth(out).numpy()
+        depth = model.depth(out).cpu().numpy()
         final.add(depth[-1], gt)
         const.add(np.full_like(gt, gt_median), gt)
         if model.spiking:
@@ -144,7 +144,7 @@ def evaluate(model: DepthNet, samples: DepthSamples, *, early_stop_tol: float | 
                 per_step[t].add(depth[t], gt)
         if early_stop_tol and model.spiking:
             log_d, used = predictor.predict(samples.x[i])
-            stopped.add(model.depth(log_d).numpy(), gt)
+            stopped.add(model.depth(log_d).cpu().numpy(), gt)
             steps_used.append(used)
         if plots and i < max_plots:
             _plot(Path(plots) / f"depth_{i:03d}.png", depth[-1], gt, samples.x[i, -1].sum(0), dmax)

@@ -28,7 +28,9 @@ def save_checkpoint(path: str | Path, model: DepthNet, **extra: Any) -> None:
     """Model weights + its config + anything else (optimizer, epoch, data settings) in one file."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(str(path) + ".partial")
-    torch.save({"model": model.state_dict(), "config": model.cfg.to_dict(),
+    from evrt.devices import to_cpu
+
+    torch.save({"model": to_cpu(model.state_dict()), "config": model.cfg.to_dict(),
                 "spiking": model.spiking, **extra}, tmp)
     tmp.replace(path)  # a checkpoint under its final name is always complete
 
@@ -50,12 +52,15 @@ class DepthPredictor:
     """A depth model bound to a backend and an optional convergence early stop."""
 
     def __init__(self, model: DepthNet, backend: Any = None, early_stop: Any = None,
-                 device: str = "cpu", min_steps: int = 2) -> None:
-        """`early_stop`: a `ConvergencePolicy` (or None to always run all T steps)."""
+                 device: Any = None, min_steps: int = 2) -> None:
+        """`early_stop`: a `ConvergencePolicy` (or None to always run all T steps).
+        `device`: where the model runs (a `torch.device` or "cpu" / "cuda" / "cuda:N";
+        None: where the model's weights already are)."""
         from evrt.backends.base import use_backend
+        from evrt.devices import model_device
 
-        self.model = model.to(device).eval()
-        self.device = device
+        self.device = torch.device(device) if device is not None else model_device(model)
+        self.model = model.to(self.device).eval()
         self.backend = backend
         if backend is not None:
             use_backend(self.model, backend)

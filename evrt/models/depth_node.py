@@ -13,6 +13,7 @@ source's ground-truth depth, say) are ignored. Output: one `TensorMsg` per windo
     weights = "builtin"            # or a checkpoint from `evrt train depth`
     backend = "digital"            # or { name = "crossbar", adc_bits = 8, read_noise = 0.02 }
     early_stop_tol = 0.005
+    device = "cpu"                 # "auto" (CUDA when torch sees a GPU), "cuda", "cuda:N"
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from evrt.devices import check_device
 from evrt.errors import ConfigError, EventDataError
 from evrt.events import EventPacket
 from evrt.graph.node import Node
@@ -40,7 +42,8 @@ class DepthNode(Node):
         if window_us < 0:
             raise ConfigError(f"window_us must be >= 0 (0 = as trained), got {window_us}",
                               key="window_us")
-        self.weights, self.backend_spec, self.device = weights, backend, device
+        self.weights, self.backend_spec = weights, backend
+        self.device = check_device(device)
         self.early_stop_tol, self.early_stop_k = early_stop_tol, early_stop_k
         self.window_us, self.threads, self.stream = window_us, threads, stream
         self.windows = 0
@@ -52,6 +55,7 @@ class DepthNode(Node):
 
         from evrt.backends.early_stop import ConvergencePolicy
         from evrt.backends.factory import backend_from_spec
+        from evrt.devices import resolve_device
         from evrt.encoders.windowing import make_windower
         from evrt.models.depth_infer import DepthPredictor, load_checkpoint
 
@@ -68,7 +72,8 @@ class DepthNode(Node):
         policy = ConvergencePolicy(tol=self.early_stop_tol, k=self.early_stop_k) \
             if self.early_stop_tol > 0 else None
         self.model = model
-        self.predictor = DepthPredictor(model, self.backend, policy, device=self.device)
+        self.predictor = DepthPredictor(model, self.backend, policy,
+                                        device=resolve_device(self.device))
         self.steps = model.cfg.timesteps
 
     def _predict(self, x: np.ndarray, t_start: int, t_end: int, events: int) -> TensorMsg:

@@ -6,11 +6,13 @@ Config (TOML):
     [data]    kind = "depth_scene" | "mvsec", representation, window_us, scale, and the
               source's own keys (see `build_samples`)
     [train]   spiking, epochs, batch_size, lr, crop, seed, out, threads, log_every,
-              step_weight, init (a checkpoint to fine-tune from)
+              step_weight, init (a checkpoint to fine-tune from), device ("auto" = CUDA
+              when torch sees a GPU, else the CPU; "cpu", "cuda", "cuda:N")
 
 Checkpoints: OUT/last.pt after every epoch (model, optimizer, epoch, RNG states, configs),
 OUT/best.pt for the lowest validation mean absolute depth error; `--resume` continues
-from OUT/last.pt bit-for-bit in the order of batches.
+from OUT/last.pt bit-for-bit in the order of batches. Checkpoints hold CPU tensors whatever
+the training device, so they load anywhere.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from evrt.devices import check_device, model_device, resolve_device, to_cpu
 from evrt.errors import ConfigError
 from evrt.models.depth import DepthNet, DepthNetConfig, count_parameters, depth_to_log
 from evrt.models.depth_data import DepthSamples, MvsecDepthFile, stack_samples
@@ -38,7 +41,7 @@ __all__ = ["load_config", "build_samples", "depth_loss", "train", "train_main", 
 TRAIN_DEFAULTS: dict[str, Any] = {
     "spiking": True, "epochs": 10, "batch_size": 4, "lr": 2e-3, "weight_decay": 0.0,
     "crop": [64, 64], "seed": 0, "out": "runs/depth", "threads": 1, "log_every": 20,
-    "step_weight": 0.5, "init": "",
+    "step_weight": 0.5, "init": "", "device": "auto",
 }
 DATA_DEFAULTS: dict[str, Any] = {
     "kind": "depth_scene", "representation": "cumulative", "window_us": 50_000, "scale": 1,
@@ -78,6 +81,7 @@ def load_config(path: str | Path | dict, overrides: list[str] | None = None) -> 
         raise ConfigError(f"unknown [train] key; known: {sorted(TRAIN_DEFAULTS)}", key=f"train.{k}")
     cfg["train"] = {**TRAIN_DEFAULTS, **cfg["train"]}
     cfg["data"] = {**DATA_DEFAULTS, **cfg["data"]}
+    check_device(cfg["train"]["device"], "train.device")
     DepthNetConfig.from_dict(cfg["model"])  # validates keys
     return cfg
 
@@ -155,15 +159,17 @@ def _random_crop(x: np.ndarray, d: np.ndarray, crop: tuple[int, int], rng: np.ra
 
 @torch.no_grad()
 def validate(model: DepthNet, samples: DepthSamples, batch_size: int = 4) -> dict[str, Any]:
-    """MVSEC metrics of the final-step prediction over every sample (full frames)."""
+    """MVSEC metrics of the final-step prediction over every sample (full frames), computed
+    on the model's device."""
     from evrt.models.depth_metrics import MetricAccumulator
 
     model.eval()
+    device = model_device(model)
     acc = MetricAccumulator(max_depth=model.cfg.dmax)
     for i in range(0, len(samples), batch_size):
-        x = torch.from_numpy(samples.x[i:i + batch_size]).transpose(0, 1)
+        x = torch.from_numpy(samples.x[i:i + batch_size]).transpose(0, 1).to(device)
         reset_net(model)
-        depth = model.depth(model(x)[-1][:, 0]).numpy()
+        depth = model.depth(model(x)[-1][:, 0]).cpu().numpy()
         for p, g in zip(depth, samples.depth[i:i + batch_size], strict=True):
             acc.add(p, g)
     return acc.result()
@@ -184,7 +190,9 @@ def train(cfg: dict[str, Any], out: str | Path, resume: bool = False) -> Path:
     torch.manual_seed(seed)
     random.seed(seed)
     rng = np.random.default_rng(seed)
-    model = DepthNet(mcfg, spiking=bool(tr["spiking"]))
+    device = resolve_device(tr["device"], "train.device")
+    model = DepthNet(mcfg, spiking=bool(tr["spiking"]))  # drawn on the CPU: same init anywhere
+    model.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=float(tr["lr"]), weight_decay=float(tr["weight_decay"]))
     epochs = int(tr["epochs"])
     t0 = time.time()
@@ -193,21 +201,23 @@ def train(cfg: dict[str, Any], out: str | Path, resume: bool = False) -> Path:
     val_set = build_samples(data, "val", mcfg.timesteps)
     _log(f"depth: {len(train_set)} train / {len(val_set)} val samples of "
          f"{train_set.x.shape[-1]}x{train_set.x.shape[-2]} in {time.time() - t0:.1f} s; "
-         f"{'SNN' if model.spiking else 'ANN'} with {count_parameters(model)} parameters")
+         f"{'SNN' if model.spiking else 'ANN'} with {count_parameters(model)} parameters on {device}")
     start_epoch, best = 0, float("inf")
     if tr["init"]:  # fine-tune: start from another run's weights (same model config)
-        init = torch.load(tr["init"], weights_only=False)
+        init = torch.load(tr["init"], map_location="cpu", weights_only=False)
         if init["config"] != mcfg.to_dict():
             raise ConfigError(f"{tr['init']} holds a different model config", key="train.init")
         model.load_state_dict(init["model"])
         _log(f"depth: initialised from {tr['init']} (epoch {init.get('epoch')})")
     if resume and (out / "last.pt").is_file():
-        ckpt = torch.load(out / "last.pt", weights_only=False)
+        ckpt = torch.load(out / "last.pt", map_location="cpu", weights_only=False)
         model.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
+        opt.load_state_dict(ckpt["optimizer"])  # moves the moments to the parameters' device
         start_epoch, best = ckpt["epoch"], ckpt["best"]
         rng.bit_generator.state = ckpt["numpy_rng"]
         torch.set_rng_state(ckpt["torch_rng"])
+        if device.type == "cuda" and ckpt.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state(ckpt["cuda_rng"], device)
         _log(f"depth: resumed from {out / 'last.pt'} at epoch {start_epoch}")
     crop = tuple(int(c) for c in tr["crop"])
     bs = int(tr["batch_size"])
@@ -221,8 +231,8 @@ def train(cfg: dict[str, Any], out: str | Path, resume: bool = False) -> Path:
         te = time.time()
         for b, i in enumerate(range(0, len(order), bs)):
             pairs = [_random_crop(train_set.x[k], train_set.depth[k], crop, rng) for k in order[i:i + bs]]
-            x = torch.from_numpy(np.stack([p[0] for p in pairs]))
-            d = torch.from_numpy(np.stack([p[1] for p in pairs]))
+            x = torch.from_numpy(np.stack([p[0] for p in pairs])).to(device)
+            d = torch.from_numpy(np.stack([p[1] for p in pairs])).to(device)
             loss = _batch_loss(model, x, d, float(tr["step_weight"]))
             opt.zero_grad()
             loss.backward()
@@ -237,9 +247,10 @@ def train(cfg: dict[str, Any], out: str | Path, resume: bool = False) -> Path:
         best = min(best, score)
         extra = {"train_config": cfg, "epoch": epoch + 1, "best": best,
                  "val_metrics": metrics, "seed": seed}
-        save_checkpoint(out / "last.pt", model, optimizer=opt.state_dict(),
+        cuda_rng = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
+        save_checkpoint(out / "last.pt", model, optimizer=to_cpu(opt.state_dict()),
                         numpy_rng=rng.bit_generator.state,
-                        torch_rng=torch.get_rng_state(), **extra)
+                        torch_rng=torch.get_rng_state(), cuda_rng=cuda_rng, **extra)
         if is_best:
             save_checkpoint(out / "best.pt", model, **extra)
         _log(f"epoch {epoch + 1}/{epochs}: train loss {np.mean(losses):.4f}, val mean abs "

@@ -19,6 +19,7 @@ import torch
 from evrt.backends.base import Backend, use_backend
 from evrt.backends.early_stop import ConfidencePolicy, EarlyStopResult, run_with_early_stop
 from evrt.backends.energy import count
+from evrt.devices import model_device
 from evrt.errors import ConfigError
 from evrt.models.prime.classifier import PrimeClassifier, compact_state, logits_full, step_logits
 from evrt.models.prime.layers import export_masks, load_masks
@@ -91,20 +92,23 @@ def classify(model: torch.nn.Module, x: torch.Tensor, *, backend: Backend | None
 
     with torch.no_grad():
         return run_with_early_stop(step_fn, x.shape[0], ConfidencePolicy(threshold, temperature),
-                                   x.shape[1], backend=backend, min_steps=min_steps)
+                                   x.shape[1], device=x.device, backend=backend,
+                                   min_steps=min_steps)
 
 
 def predict_full(model: torch.nn.Module, x: np.ndarray, *, batch: int = 64,
                  backend: Backend | None = None) -> np.ndarray:
-    """Class of each sample after full-T runs (logits = time-mean of the read-out membrane)."""
+    """Class of each sample after full-T runs (logits = time-mean of the read-out membrane),
+    computed on the model's device."""
     if backend is not None:
         use_backend(model, backend)
     model.eval()
+    device = model_device(model)
     out = []
     with torch.no_grad():
         for s in batches(len(x), batch):
-            xb = torch.from_numpy(np.ascontiguousarray(x[s])).float().transpose(0, 1)
-            out.append(logits_full(model, xb).argmax(1).numpy())
+            xb = torch.from_numpy(np.ascontiguousarray(x[s])).to(device).float().transpose(0, 1)
+            out.append(logits_full(model, xb).argmax(1).cpu().numpy())
     return np.concatenate(out) if out else np.zeros(0, np.int64)
 
 

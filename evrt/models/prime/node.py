@@ -13,6 +13,7 @@ recordings) are binned down by x' = x * 34 // width; a model for them needs `cla
     backend = "digital"       # or { name = "crossbar", read_noise = 0.02, adc_bits = 8 }
     threshold = 0.8
     temperature = 2.0
+    device = "cpu"            # "auto" (CUDA when torch sees a GPU), "cuda", "cuda:N"
 
 Output meta: `label` of the input packet (when the source gave one) as `true_label`, the
 policy score, `compute_saved`, `backend`. At close the node logs accuracy and mean timesteps.
@@ -26,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from evrt.devices import check_device
 from evrt.errors import ConfigError
 from evrt.events import EventPacket
 from evrt.graph.node import Node
@@ -38,7 +40,8 @@ class PrimeNode(Node):
 
     def __init__(self, weights: str = "builtin", backend: str | dict = "digital",
                  threshold: float = 0.8, temperature: float = 2.0, steps: int = 10,
-                 window_us: int = 0, threads: int = 0, stream: str = "prediction") -> None:
+                 window_us: int = 0, threads: int = 0, stream: str = "prediction",
+                 device: str = "cpu") -> None:
         if not 0.0 < threshold:
             raise ConfigError(f"threshold must be > 0 (>= 1 disables early stop), got {threshold}",
                               key="threshold")
@@ -52,6 +55,7 @@ class PrimeNode(Node):
         self.weights, self.backend_spec = weights, backend
         self.threshold, self.temperature, self.steps = threshold, temperature, steps
         self.window_us, self.threads, self.stream = window_us, threads, stream
+        self.device = check_device(device)
         self.count = 0
         self.correct = 0
         self.labelled = 0
@@ -62,11 +66,14 @@ class PrimeNode(Node):
         import torch
 
         from evrt.backends.factory import backend_from_spec
+        from evrt.devices import resolve_device
         from evrt.models.prime.train import load_model
 
         if self.threads:
             torch.set_num_threads(self.threads)
+        self._device = resolve_device(self.device)
         self.model, _ = load_model(self.weights)
+        self.model.to(self._device)
         self.backend = backend_from_spec(self.backend_spec)
         self.windower = None
         if self.window_us:
@@ -92,7 +99,7 @@ class PrimeNode(Node):
 
         end = max(t_end, t_start + 1)
         x = spike_tensor(events, SIZE, SIZE, self.steps, t_start, end, binary=True)
-        res = classify(self.model, torch.from_numpy(x)[:, None], backend=self.backend,
+        res = classify(self.model, torch.from_numpy(x)[:, None].to(self._device), backend=self.backend,
                        threshold=self.threshold, temperature=self.temperature)
         pred = res.predictions(self.stream, t_start, t_end)[0]
         pred.meta["backend"] = self.backend.name

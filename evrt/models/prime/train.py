@@ -9,7 +9,10 @@ Config (TOML, see configs/prime_train.toml):
              train_limit / test_limit (0 = whole split), cache (digits spike-tensor cache,
              built on first use; see data.py)
     [train]  epochs, batch_size, lr, seed (batch order), threads, out, ship, log_every, loss,
-             temperature, step_weight_power, lr_schedule (see below)
+             temperature, step_weight_power, lr_schedule (see below), device ("auto" = CUDA
+             when torch sees a GPU, else the CPU; "cpu", "cuda", "cuda:N"; the model is drawn
+             on the CPU, so the device weights are the same anywhere; checkpoints hold CPU
+             tensors)
 
 Loss (`train.loss`): `per_step` (default) averages over t the cross-entropy of the running
 mean of the read-out up to step t (what the early stop reads), `final` uses only the full-T
@@ -39,6 +42,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from evrt.devices import check_device, resolve_device, to_cpu
 from evrt.errors import ConfigError
 from evrt.models.prime.classifier import build_classifier
 from evrt.models.prime.data import build_cache, cache_path, load_cache
@@ -53,7 +57,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
              "test_limit": 0, "cache": "artifacts/prime"},
     "train": {"epochs": 6, "batch_size": 32, "lr": 1e-3, "seed": 0, "threads": 1,
               "out": "runs/prime", "ship": "", "log_every": 10, "loss": "per_step",
-              "temperature": 2.0, "step_weight_power": 0.0, "lr_schedule": "constant"},
+              "temperature": 2.0, "step_weight_power": 0.0, "lr_schedule": "constant",
+              "device": "auto"},
 }
 
 
@@ -88,6 +93,7 @@ def load_config(path: str | Path | dict | None, overrides: list[str] | None = No
     for s in DEFAULTS:
         for k in set(cfg[s]) - set(DEFAULTS[s]):
             raise ConfigError(f"unknown [{s}] key; known: {sorted(DEFAULTS[s])}", key=f"{s}.{k}")
+    check_device(cfg["train"]["device"], "train.device")
     if cfg["model"]["kind"] not in ("prime", "baseline"):
         raise ConfigError("model.kind must be 'prime' or 'baseline'", key="model.kind")
     return cfg
@@ -132,7 +138,7 @@ def classification_loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor
     set_step_mode(model, "m")
     reset_net(model)
     v = model(x)                                             # [T, B, C] read-out membrane
-    steps = torch.arange(1, v.shape[0] + 1, dtype=v.dtype)[:, None, None]
+    steps = torch.arange(1, v.shape[0] + 1, dtype=v.dtype, device=v.device)[:, None, None]
     running = v.cumsum(0) / steps                            # the policy's output after t steps
     if kind == "final":
         return running[-1], F.cross_entropy(running[-1] / temperature, y)
@@ -153,7 +159,8 @@ def train(cfg: dict, out: str | Path, resume: bool = False, progress: bool = Tru
     out.mkdir(parents=True, exist_ok=True)
     x_tr, y_tr = data(cfg, "train")
     x_te, y_te, idx_te = data(cfg, "test", with_index=True)
-    model = build_classifier(cfg["model"]["kind"], **model_kwargs(cfg["model"]))
+    device = resolve_device(t_cfg["device"], "train.device")
+    model = build_classifier(cfg["model"]["kind"], **model_kwargs(cfg["model"])).to(device)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=t_cfg["lr"])
     n_batches = -(-len(y_tr) // t_cfg["batch_size"])
@@ -168,7 +175,7 @@ def train(cfg: dict, out: str | Path, resume: bool = False, progress: bool = Tru
     start, history = 0, []
     last = out / "last.pt"
     if resume and last.exists():
-        ck = torch.load(last, weights_only=False)
+        ck = torch.load(last, map_location="cpu", weights_only=False)
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         if sched is not None and "scheduler" in ck:
@@ -182,8 +189,8 @@ def train(cfg: dict, out: str | Path, resume: bool = False, progress: bool = Tru
         loss_sum, correct, seen = 0.0, 0, 0
         for b, s in enumerate(batches(len(order), t_cfg["batch_size"])):
             idx = np.sort(order[s])
-            xb = torch.from_numpy(x_tr[idx]).float().transpose(0, 1)
-            yb = torch.from_numpy(y_tr[idx])
+            xb = torch.from_numpy(x_tr[idx]).to(device).float().transpose(0, 1)
+            yb = torch.from_numpy(y_tr[idx]).to(device)
             logits, loss = classification_loss(model, xb, yb, t_cfg["loss"],
                                                t_cfg["temperature"], t_cfg["step_weight_power"])
             opt.zero_grad()
@@ -203,7 +210,7 @@ def train(cfg: dict, out: str | Path, resume: bool = False, progress: bool = Tru
                         "test_acc": test_acc, "seconds": time.monotonic() - t0})
         if progress:
             print(f"  test acc {test_acc:.4f}", file=sys.stderr)
-        torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
+        torch.save({"model": to_cpu(model.state_dict()), "optimizer": to_cpu(opt.state_dict()),
                     "rng": rng.bit_generator.state, "epoch": epoch + 1, "history": history,
                     "config": cfg, "scheduler": None if sched is None else sched.state_dict()},
                    last)
@@ -232,7 +239,7 @@ def load_model(spec: str) -> tuple[torch.nn.Module, str]:
     p = Path(spec)
     if not p.is_file():
         raise ConfigError(f"checkpoint {p} does not exist", key="--checkpoint")
-    ck = torch.load(p, weights_only=False)
+    ck = torch.load(p, map_location="cpu", weights_only=False)
     m = ck["config"]["model"]
     model = build_classifier(m["kind"], **model_kwargs(m))
     model.load_state_dict(ck["model"])
@@ -256,12 +263,14 @@ def eval_main(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config, args.set)
     torch.set_num_threads(int(cfg["train"]["threads"]))
+    device = resolve_device(cfg["train"]["device"], "train.device")
     x, y = data(cfg, "test")
-    xt = torch.from_numpy(x).float().transpose(0, 1)
+    xt = torch.from_numpy(x).float().transpose(0, 1).to(device)
     rows = []
     threshold = 0.8 if args.early_stop is None else args.early_stop
     for spec in args.checkpoint or ["builtin"]:
         model, kind = load_model(spec)
+        model.to(device)
         row: dict[str, Any] = {"checkpoint": spec, "kind": kind, "samples": int(len(y))}
         row["acc_digital"] = evaluate_full(model, x, y, backend=make_backend("digital"))
         row["acc_crossbar"] = evaluate_full(model, x, y, backend=make_backend("crossbar"))

@@ -10,7 +10,8 @@
 
 Time: one model time unit is one second of message time (t in µs); `dt` (> 0) overrides the
 sample spacing taken from the message. State carries across messages, so the twin follows a
-live signal chunk by chunk.
+live signal chunk by chunk. `device` = "cpu" (default), "auto" (CUDA when torch sees a GPU),
+"cuda" or "cuda:N" is where the solve runs (the crossbar backend simulates there too).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from evrt.devices import check_device
 from evrt.errors import ConfigError
 from evrt.graph.node import Node, Source
 from evrt.messages import TensorMsg
@@ -31,7 +33,7 @@ class TwinNode(Node):
     def __init__(self, kind: str = "hp", weights: str = "", backend: str | dict = "digital",
                  method: str = "rk4", substeps: int = 1, dt: float = 0.0, column: int = 0,
                  state_column: int = -1, x0: float = 0.3, resync: bool = False,
-                 threads: int = 1) -> None:
+                 threads: int = 1, device: str = "cpu") -> None:
         from evrt.models.twin.node_ode import METHODS
         from evrt.models.twin.twins import KINDS
 
@@ -45,6 +47,7 @@ class TwinNode(Node):
         self.method, self.substeps, self.dt = method, substeps, dt
         self.column, self.state_column, self.x0, self.resync = column, state_column, x0, resync
         self.threads = threads
+        self.device = check_device(device)
         self._state: Any = None
         self._last_u: Any = None
 
@@ -53,10 +56,13 @@ class TwinNode(Node):
         import torch
 
         from evrt.backends import backend_from_spec, use_backend
+        from evrt.devices import resolve_device
         from evrt.models.twin.twins import load
 
         torch.set_num_threads(max(1, self.threads))
+        self._device = resolve_device(self.device)
         self.twin = load(self.weights or None, kind=self.kind)
+        self.twin.model.to(self._device)
         if self.twin.kind != self.kind:
             raise ConfigError(f"weights hold a {self.twin.kind} twin, not {self.kind}", key="weights")
         self.backend = backend_from_spec(self.backend_spec)
@@ -87,22 +93,23 @@ class TwinNode(Node):
             raise ConfigError(f"twin expects samples shaped [T] or [T, C], got {data.shape}")
         n = data.shape[0]
         dt = self._spacing(message, n)
+        dev = self._device
         with torch.no_grad():
             if self.kind == "hp":
                 if not 0 <= self.column < data.shape[1]:
                     raise ConfigError(f"column {self.column} not in a message of {data.shape[1]} "
                                       "columns", key="column")
-                u = torch.from_numpy(data[:, self.column].copy())
+                u = torch.from_numpy(data[:, self.column].copy()).to(dev)
                 if self._state is None or self.resync:
                     x0 = (float(data[0, self.state_column]) if self.state_column >= 0 else self.x0)
-                    self._state = torch.tensor([[x0]])
+                    self._state = torch.tensor([[x0]], device=dev)
                     seq, first = u, 0
                 else:
                     seq, first = torch.cat([self._last_u, u]), 1
-                t = torch.arange(seq.numel(), dtype=torch.float32) * dt
+                t = torch.arange(seq.numel(), dtype=torch.float32, device=dev) * dt
                 pred = odeint_fixed(self.twin.model, self._state, t, seq[None, :, None],
                                     method=self.method, substeps=self.substeps, bounds=(0.0, 1.0))
-                x = pred[0, first:, 0].numpy().astype(np.float64)
+                x = pred[0, first:, 0].cpu().numpy().astype(np.float64)
                 out = np.stack([x, hp_current(self.twin.cfg, x, data[:, self.column])], 1)
                 self._state = pred[:, -1]
                 self._last_u = u[-1:]
@@ -112,14 +119,14 @@ class TwinNode(Node):
                     raise ConfigError(f"lorenz96 twin has N={self.twin.cfg.n} sites, the message "
                                       f"has {data.shape[1]} columns")
                 if self._state is None or self.resync:
-                    self._state = torch.from_numpy(data[:1].copy())
+                    self._state = torch.from_numpy(data[:1].copy()).to(dev)
                     steps, first = n, 0
                 else:
                     steps, first = n + 1, 1
-                t = torch.arange(steps, dtype=torch.float32) * dt
+                t = torch.arange(steps, dtype=torch.float32, device=dev) * dt
                 pred = odeint_fixed(self.twin.model, self._state, t, method=self.method,
                                     substeps=self.substeps)
-                out = pred[0, first:].numpy()
+                out = pred[0, first:].cpu().numpy()
                 self._state = pred[:, -1]
                 columns = [f"x{i}" for i in range(data.shape[1])]
         meta = {"twin": self.kind, "backend": self.backend.name, "columns": columns, "dt": dt}

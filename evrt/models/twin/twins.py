@@ -8,7 +8,9 @@
   shared by all sites). Evaluated by valid prediction time from held-out initial states.
 
 Training backpropagates through the fixed-step RK4 solver over short windows that start
-from true states (multiple shooting), on the digital backend.
+from true states (multiple shooting), on the digital backend, on the CPU or a CUDA device
+(`device`); the model is drawn and every random draw (batches, weight noise) is made on the
+CPU, so both devices see the same batches. Weight files hold CPU tensors.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import torch
 from torch import nn
 
 from evrt.backends.base import BackendLinear
+from evrt.devices import model_device
 from evrt.errors import ConfigError, FormatError
 from evrt.models.twin import hp_memristor as hp
 from evrt.models.twin import lorenz96 as l96
@@ -150,7 +153,7 @@ class Twin:
     def save(self, path: str | Path) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        state = {k: v.to(torch.float32) for k, v in self.model.state_dict().items()}
+        state = {k: v.detach().cpu().to(torch.float32) for k, v in self.model.state_dict().items()}
         torch.save({"format": "evrt-twin-1", "kind": self.kind, "config": asdict(self.cfg),
                     "state_dict": state, "info": self.info}, path)
         return path
@@ -200,7 +203,8 @@ def _perturb(model: nn.Module, sigma: float, gen: torch.Generator) -> list[tuple
     with torch.no_grad():
         for layer in model.modules():
             if isinstance(layer, BackendLinear):
-                noise = torch.randn(layer.weight.shape, generator=gen) * sigma * layer.weight.abs().max()
+                noise = torch.randn(layer.weight.shape, generator=gen).to(layer.weight.device)
+                noise = noise * sigma * layer.weight.abs().max()
                 layer.weight.add_(noise)
                 added.append((layer.weight, noise))
     return added
@@ -249,7 +253,7 @@ def _pretrain(model: nn.Module, h: torch.Tensor, u: torch.Tensor | None, dhdt: t
     scale = dhdt.std(0).clamp_min(1e-12)
     loss = torch.tensor(0.0)
     for it in range(iters):
-        idx = torch.randint(0, h.shape[0], (batch,), generator=gen)
+        idx = torch.randint(0, h.shape[0], (batch,), generator=gen).to(h.device)
         added = _perturb(model, weight_noise, gen)
         pred = model(h[idx], None if u is None else u[idx])
         loss = (((pred - dhdt[idx]) / scale) ** 2).mean()
@@ -278,12 +282,13 @@ def _hooks(kind: str, cfg: Any, model: nn.Module, progress: Progress | None,
 
 
 def train_hp(cfg: HPTwinConfig, progress: Progress | None = None,
-             checkpoint: Checkpoint | None = None, checkpoint_every: int = 500) -> Twin:
+             checkpoint: Checkpoint | None = None, checkpoint_every: int = 500,
+             device: Any = "cpu") -> Twin:
     torch.manual_seed(cfg.seed)
     drives = hp_train_drives(cfg)
     traj = hp_simulate(cfg, drives, hp_x0(len(drives), cfg.seed))
-    x = torch.tensor(traj.x, dtype=torch.float32)  # [B, T]
-    v = torch.tensor(traj.v, dtype=torch.float32)
+    x = torch.tensor(traj.x, dtype=torch.float32, device=device)  # [B, T]
+    v = torch.tensor(traj.v, dtype=torch.float32, device=device)
     model = build("hp", cfg)
     pre_hook, fit_hook = _hooks("hp", cfg, model, progress, checkpoint, checkpoint_every)
     dxdt = np.gradient(traj.x, cfg.dt, axis=1)
@@ -291,23 +296,24 @@ def train_hp(cfg: HPTwinConfig, progress: Progress | None = None,
     model.scale_h.fill_(0.25)
     model.scale_u.fill_(1.0)
     model.scale_out.fill_(float(np.std(dxdt)))
-    t = torch.arange(cfg.chunk + 1, dtype=torch.float32) * cfg.dt
+    model.to(device)
+    t = torch.arange(cfg.chunk + 1, dtype=torch.float32, device=device) * cfg.dt
     span = float(np.ptp(traj.x))
     started = time.perf_counter()
     pre_loss = _pretrain(model, x.reshape(-1, 1), v.reshape(-1, 1),
-                         torch.tensor(dxdt.reshape(-1, 1), dtype=torch.float32),
+                         torch.tensor(dxdt.reshape(-1, 1), dtype=torch.float32, device=device),
                          cfg.pretrain_iters, cfg.lr, 1024, cfg.seed, pre_hook, cfg.weight_noise)
 
     def sample(rng: np.random.Generator):
         b = rng.integers(0, x.shape[0], cfg.batch)
         s = rng.integers(0, x.shape[1] - cfg.chunk - 1, cfg.batch)
-        idx = torch.as_tensor(s[:, None] + np.arange(cfg.chunk + 1))
-        bb = torch.as_tensor(b[:, None])
+        idx = torch.as_tensor(s[:, None] + np.arange(cfg.chunk + 1), device=device)
+        bb = torch.as_tensor(b[:, None], device=device)
         xs, vs = x[bb, idx], v[bb, idx]
         return xs[:, :1], t, vs[..., None], xs[..., None]
 
     hist = _fit(model, sample, cfg.iters, cfg.lr, cfg.seed, fit_hook,
-                torch.tensor(1.0 / span), cfg.weight_noise)
+                torch.tensor(1.0 / span, device=device), cfg.weight_noise)
     info = {"pretrain_loss": pre_loss, "train_seconds": round(time.perf_counter() - started, 1), "final_loss": hist[-1] if hist else None,
             "train_drives": [d.describe() for d in drives[:6]] + [f"{len(drives) - 6} random drives"],
             "torch": str(torch.__version__)}
@@ -321,30 +327,32 @@ def lorenz_data(cfg: LorenzTwinConfig, time_units: float, seed: int) -> np.ndarr
 
 
 def train_lorenz(cfg: LorenzTwinConfig, progress: Progress | None = None,
-                 checkpoint: Checkpoint | None = None, checkpoint_every: int = 500) -> Twin:
+                 checkpoint: Checkpoint | None = None, checkpoint_every: int = 500,
+                 device: Any = "cpu") -> Twin:
     torch.manual_seed(cfg.seed)
     data = lorenz_data(cfg, cfg.train_time, cfg.seed)  # [T, N]
-    traj = torch.tensor(data, dtype=torch.float32)
+    traj = torch.tensor(data, dtype=torch.float32, device=device)
     model = build("lorenz96", cfg)
     pre_hook, fit_hook = _hooks("lorenz96", cfg, model, progress, checkpoint, checkpoint_every)
     model.shift_h.fill_(float(data.mean()))
     model.scale_h.fill_(float(data.std()))
     model.scale_out.fill_(float(np.std(l96.tendency(data, cfg.forcing))))
-    t = torch.arange(cfg.chunk + 1, dtype=torch.float32) * cfg.dt
+    model.to(device)
+    t = torch.arange(cfg.chunk + 1, dtype=torch.float32, device=device) * cfg.dt
     sigma = float(data.std())
     started = time.perf_counter()
     dxdt = np.gradient(data, cfg.dt, axis=0, edge_order=2)
-    pre_loss = _pretrain(model, traj, None, torch.tensor(dxdt, dtype=torch.float32),
+    pre_loss = _pretrain(model, traj, None, torch.tensor(dxdt, dtype=torch.float32, device=device),
                          cfg.pretrain_iters, cfg.lr, 256, cfg.seed, pre_hook, cfg.weight_noise)
 
     def sample(rng: np.random.Generator):
         s = rng.integers(0, traj.shape[0] - cfg.chunk - 1, cfg.batch)
-        idx = torch.as_tensor(s[:, None] + np.arange(cfg.chunk + 1))
+        idx = torch.as_tensor(s[:, None] + np.arange(cfg.chunk + 1), device=device)
         seg = traj[idx]  # [B, L+1, N]
         return seg[:, 0], t, None, seg
 
-    hist = _fit(model, sample, cfg.iters, cfg.lr, cfg.seed, fit_hook, torch.tensor(1.0 / sigma),
-                cfg.weight_noise)
+    hist = _fit(model, sample, cfg.iters, cfg.lr, cfg.seed, fit_hook,
+                torch.tensor(1.0 / sigma, device=device), cfg.weight_noise)
     info = {"pretrain_loss": pre_loss, "train_seconds": round(time.perf_counter() - started, 1), "final_loss": hist[-1] if hist else None,
             "train_time_units": cfg.train_time, "sigma": sigma, "torch": str(torch.__version__)}
     model.eval()
@@ -352,10 +360,12 @@ def train_lorenz(cfg: LorenzTwinConfig, progress: Progress | None = None,
 
 
 def train(kind: str, cfg: Any, progress: Progress | None = None,
-          checkpoint: Checkpoint | None = None, checkpoint_every: int = 500) -> Twin:
-    """Train a twin of `kind` ("hp" or "lorenz96") with `cfg` (see `config_for`)."""
+          checkpoint: Checkpoint | None = None, checkpoint_every: int = 500,
+          device: Any = "cpu") -> Twin:
+    """Train a twin of `kind` ("hp" or "lorenz96") with `cfg` (see `config_for`) on `device`
+    (a `torch.device`; see `evrt.devices.resolve_device`); the model stays there."""
     fn = train_hp if kind == "hp" else train_lorenz
-    return fn(cfg, progress, checkpoint, checkpoint_every)
+    return fn(cfg, progress, checkpoint, checkpoint_every, device=torch.device(device))
 
 
 # ---------------------------------------------------------------- evaluation
@@ -388,9 +398,10 @@ def evaluate_hp(twin: Twin, drives: list[hp.Drive] | None = None, *, solver: str
     drives = drives if drives is not None else hp_test_drives(cfg)
     x0 = hp_x0(len(drives), seed) if x0 is None else x0
     traj = hp_simulate(cfg, drives, x0)
-    t = torch.tensor(traj.t, dtype=torch.float32)
-    u = torch.tensor(traj.v, dtype=torch.float32)[..., None]
-    h0 = torch.tensor(traj.x[:, :1], dtype=torch.float32)
+    device = model_device(twin.model)
+    t = torch.tensor(traj.t, dtype=torch.float32, device=device)
+    u = torch.tensor(traj.v, dtype=torch.float32, device=device)[..., None]
+    h0 = torch.tensor(traj.x[:, :1], dtype=torch.float32, device=device)
     with torch.no_grad():
         if solver == "adaptive":
             pred, evals = odeint_adaptive(twin.model, h0, t, u, rtol=1e-5, atol=1e-7,
@@ -398,7 +409,7 @@ def evaluate_hp(twin: Twin, drives: list[hp.Drive] | None = None, *, solver: str
         else:
             pred = odeint_fixed(twin.model, h0, t, u, method=solver, bounds=(0.0, 1.0))
             evals = (len(t) - 1) * (4 if solver == "rk4" else 1)
-    x_pred = pred[..., 0].clamp(0, 1).numpy().astype(float)
+    x_pred = pred[..., 0].clamp(0, 1).cpu().numpy().astype(float)
     i_pred = hp_current(cfg, x_pred, traj.v)
     persistence = np.repeat(traj.x[:, :1], traj.x.shape[1], axis=1)
     return HPResult([d.describe() for d in drives], traj.t, traj.v, traj.x, x_pred, traj.i, i_pred,
@@ -427,15 +438,16 @@ def evaluate_lorenz(twin: Twin, *, n_initial: int = 10, horizon: float = 4.0, se
     x0 = l96.initial_state(cfg.n, cfg.forcing, batch=n_initial, seed=seed, dt=cfg.dt)
     steps = int(round(horizon / cfg.dt))
     true = np.moveaxis(l96.integrate(x0, steps, cfg.dt, forcing=cfg.forcing), 0, 1)
-    t = torch.arange(steps + 1, dtype=torch.float32) * cfg.dt
-    h0 = torch.tensor(x0, dtype=torch.float32)
+    device = model_device(twin.model)
+    t = torch.arange(steps + 1, dtype=torch.float32, device=device) * cfg.dt
+    h0 = torch.tensor(x0, dtype=torch.float32, device=device)
     with torch.no_grad():
         if solver == "adaptive":
             pred, evals = odeint_adaptive(twin.model, h0, t, rtol=1e-6, atol=1e-8)
         else:
             pred = odeint_fixed(twin.model, h0, t, method=solver)
             evals = steps * (4 if solver == "rk4" else 1)
-    pred = pred.numpy().astype(float)
+    pred = pred.cpu().numpy().astype(float)
     sigma = float(twin.info.get("sigma", true.std()))
     lam = lyapunov if lyapunov is not None else (LYAPUNOV_N40_F8 if cfg.n == 40 else
                                                  l96.largest_lyapunov(cfg.n, cfg.forcing))
@@ -448,9 +460,13 @@ def evaluate_lorenz(twin: Twin, *, n_initial: int = 10, horizon: float = 4.0, se
 def projection(twin: Twin, *, crossbar: dict | None = None, steps: int = 400) -> Any:
     """Projected crossbar vs digital energy and speed of one solve (see `projection.py`):
     HP: one unseen sine drive for `steps` samples; Lorenz96: one forecast of `steps` steps."""
+    import copy
+
     from evrt.models.twin.projection import project
 
     cfg = twin.cfg
+    if model_device(twin.model).type != "cpu":  # the projection measures a CPU solve
+        twin = Twin(twin.kind, cfg, copy.deepcopy(twin.model).cpu(), twin.info)
     t = torch.arange(steps + 1, dtype=torch.float32) * cfg.dt
     if twin.kind == "hp":
         v = hp.Sine(0.8, 0.7).voltage(t.numpy().astype(float))
