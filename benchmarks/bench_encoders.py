@@ -1,6 +1,7 @@
 """Encoders and filters: evrt (numba) vs tonic (numpy / Python) vs dv-processing (C++), same events.
 
     .venv/bin/python benchmarks/bench_encoders.py [--events 2000000] [--tonic-events 60000] [--repeat 3]
+        [--only "histogram node"] [--sizes 1280x720]
 
 Inputs are real recordings tiled in time to `--events` events (each copy shifted by the
 recording's duration, so time still increases): the DAVIS346 sample (346x260, AEDAT4,
@@ -96,7 +97,8 @@ def dv_store(events: np.ndarray):
     return store
 
 
-def run_geometry(label: str, events: np.ndarray, g: Geometry, tonic_n: int) -> list[tuple]:
+def run_geometry(label: str, events: np.ndarray, g: Geometry, tonic_n: int,
+                 only: tuple[str, ...] = ()) -> list[tuple]:
     import dv_processing as dv
     import tonic.functional as tf
 
@@ -116,6 +118,8 @@ def run_geometry(label: str, events: np.ndarray, g: Geometry, tonic_n: int) -> l
     window = 10_000
 
     def timed(name, ours, tonic_fn=None, tonic_events=n, dv_fn=None, note=""):
+        if only and not any(part in name for part in only):
+            return
         fns, counts = [ours, lambda: np.copyto(dst, events)], [n, n]
         if dv_fn:
             fns.append(dv_fn)
@@ -241,8 +245,9 @@ def run_geometry(label: str, events: np.ndarray, g: Geometry, tonic_n: int) -> l
           dv_filter(lambda: dv.EventPolarityFilter(True)), "dv: EventPolarityFilter")
     timed("downsample x2", lambda: F.downsample(events, 2))
     timed("rotate 90 + flip", lambda: F.orient(events, W, H, True, False, 1))
-    rows.append((label, "numpy copy (bandwidth ceiling)", copy, None, None,
-                 "np.copyto of the event array", copy))
+    if not only:
+        rows.append((label, "numpy copy (bandwidth ceiling)", copy, None, None,
+                     "np.copyto of the event array", copy))
     return rows
 
 
@@ -376,18 +381,23 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=2_000_000)
     ap.add_argument("--tonic-events", type=int, default=60_000)
     ap.add_argument("--repeat", type=int, default=3, help="whole passes; figures are medians over them")
+    ap.add_argument("--only", action="append", default=[], metavar="TEXT",
+                    help="run only the rows whose name contains TEXT (repeatable); skips the thread test")
+    ap.add_argument("--sizes", default="346x260,1280x720", help="comma-separated: 346x260, 1280x720")
     args = ap.parse_args()
+    only = tuple(args.only)
     data = {}
     for label, loader in (("346x260", load_davis), ("1280x720", load_gen4)):
+        if label not in args.sizes.split(","):
+            continue
         base, g = loader()
         data[label] = (tile(base, args.events), g)
     runs = []  # one list of rows per repeat; figures are reported as the median over repeats
     for rep in range(args.repeat):
         print(f"--- repeat {rep + 1}/{args.repeat}", file=sys.stderr)
         runs.append([row for label, (events, g) in data.items()
-                     for row in run_geometry(label, events, g, args.tonic_events)])
-    davis, davis_g = data["346x260"]
-    threads = bench_threads(davis, davis_g)
+                     for row in run_geometry(label, events, g, args.tonic_events, only)])
+    threads = bench_threads(*data["346x260"]) if not only and "346x260" in data else {}
 
     def med(values):
         values = [v for v in values if v]
@@ -419,10 +429,13 @@ def main() -> None:
         ds = f"{d:.1f}" if d else "-"
         dr = f"{np.median(drs):.2f}x{spread(drs)}" if drs else "-"
         print(f"| {label} | {name} | {mine:.1f} | {ts} | {tr} | {ds} | {dr} | {copy_now:.1f} | {note} |")
-    for label in ("346x260", "1280x720"):
-        hist = next(r for r in rows if r[0] == label and r[1].startswith("histogram int32"))
-        print(f"\n{label}: histogram {hist[2]:.0f} Mev/s vs a numpy copy of the events in the same "
-              f"rounds {hist[6]:.0f} Mev/s: ratio copy/histogram = {hist[6] / hist[2]:.2f} (target <= 3)")
+    for label in data:
+        hist = next((r for r in rows if r[0] == label and r[1].startswith("histogram int32")), None)
+        if hist:
+            print(f"\n{label}: histogram {hist[2]:.0f} Mev/s vs a numpy copy of the events in the same "
+                  f"rounds {hist[6]:.0f} Mev/s: ratio copy/histogram = {hist[6] / hist[2]:.2f} (target <= 3)")
+    if not threads:
+        return
     print(f"\nTwo jobs on 346x260, {args.events} events each: one thread vs two threads, "
           "7 interleaved rounds, median [min-max]")
     probe = threads.pop("GIL probe")
