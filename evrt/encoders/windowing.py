@@ -63,7 +63,9 @@ class TimeWindower:
         self.include_incomplete = include_incomplete
         self.origin = origin_us
         self.index = 0
-        self.chunks: list[np.ndarray] = []  # non-empty, time-sorted, in arrival order
+        # non-empty, time-sorted packets in arrival order, each kept with its time column and
+        # its first and last time (read once: numpy field views cost a microsecond each)
+        self.chunks: list[tuple[np.ndarray, np.ndarray, int, int]] = []
         self.stream_end: int | None = None
         self.safe_end: int | None = None
         self.last_t: int | None = None
@@ -75,36 +77,33 @@ class TimeWindower:
     def push(self, packet: EventPacket) -> Iterator[Window]:
         """Add a packet; yield every window that it completes."""
         events = packet.events
+        t_start, t_end = int(packet.t_start), int(packet.t_end)
         if self.origin is None:
-            self.origin = int(packet.t_start)
-        if events.size:
-            if self.last_t is not None and int(events["t"][0]) < self.last_t:
-                raise EventDataError(
-                    f"time goes backwards across packets: {int(events['t'][0])} after {self.last_t}")
-            self.last_t = int(events["t"][-1])
-            self.chunks.append(events)
-        end = int(packet.t_end)
-        if self.last_t is not None:
-            end = max(end, self.last_t + 1)
+            self.origin = t_start
+        if events.shape[0]:
+            t = events["t"]
+            first, last = int(t[0]), int(t[-1])
+            if self.last_t is not None and first < self.last_t:
+                raise EventDataError(f"time goes backwards across packets: {first} after {self.last_t}")
+            self.last_t = last
+            self.chunks.append((events, t, first, last))
+        end = t_end if self.last_t is None else max(t_end, self.last_t + 1)
         self.stream_end = end if self.stream_end is None else max(self.stream_end, end)
-        safe = int(packet.t_end) - 1
-        if self.last_t is not None:
-            safe = max(safe, self.last_t)
+        safe = t_end - 1 if self.last_t is None else max(t_end - 1, self.last_t)
         self.safe_end = safe if self.safe_end is None else max(self.safe_end, safe)
         yield from self._emit(self.safe_end, _NO_START)
 
     def _parts(self, a: int, b: int) -> list[np.ndarray]:
         parts = []
-        for chunk in self.chunks:
-            t = chunk["t"]
-            if t[-1] < a:
+        for events, t, first, last in self.chunks:
+            if last < a:
                 continue
-            if t[0] >= b:
+            if first >= b:
                 break
-            i0 = int(np.searchsorted(t, a, side="left")) if t[0] < a else 0
-            i1 = int(np.searchsorted(t, b, side="left")) if t[-1] >= b else t.shape[0]
+            i0 = int(np.searchsorted(t, a, side="left")) if first < a else 0
+            i1 = int(np.searchsorted(t, b, side="left")) if last >= b else t.shape[0]
             if i1 > i0:
-                parts.append(chunk[i0:i1])
+                parts.append(events[i0:i1])
         return parts
 
     def _emit(self, complete_until: int, start_until: int) -> Iterator[Window]:
@@ -117,8 +116,12 @@ class TimeWindower:
             yield Window(self._parts(a, b), a, b, self.index)
             self.index += 1
         next_start = self._start(self.index)
-        while self.chunks and int(self.chunks[0]["t"][-1]) < next_start:
-            self.chunks.pop(0)
+        chunks = self.chunks
+        drop = 0
+        while drop < len(chunks) and chunks[drop][3] < next_start:
+            drop += 1
+        if drop:
+            del chunks[:drop]
 
     def finish(self) -> Iterator[Window]:
         """End of stream: the complete windows left, then (if wanted) the incomplete ones holding events."""
