@@ -16,7 +16,9 @@ OFF_COLOUR = (30, 30, 30)  # near black
 def _paint_kernel(ev, on, off, out) -> int:
     height = out.shape[0]
     width = out.shape[1]
-    flat = out.reshape(-1)
+    row = np.uint64(width)
+    three = np.uint64(3)
+    flat = out.reshape(-1)  # indexed with unsigned ints: no negative-index wraparound code
     bad = 0
     for i in range(ev.shape[0]):
         e = ev[i]
@@ -26,10 +28,10 @@ def _paint_kernel(ev, on, off, out) -> int:
             bad += 1
             continue
         c = on if e.p != 0 else off
-        j = 3 * (yi * width + xi)
+        j = three * (np.uint64(yi) * row + np.uint64(xi))
         flat[j] = c[0]
-        flat[j + 1] = c[1]
-        flat[j + 2] = c[2]
+        flat[j + np.uint64(1)] = c[1]
+        flat[j + np.uint64(2)] = c[2]
     return bad
 
 

@@ -15,7 +15,10 @@ def _histogram_kernel(ev, top, out) -> int:
     the sensor."""
     height = out.shape[1]
     width = out.shape[2]
-    plane = height * width
+    # unsigned flat indices: numba adds negative-index wraparound code to signed ones
+    plane = np.uint64(height * width)
+    row = np.uint64(width)
+    zero = np.uint64(0)
     flat = out.reshape(-1)
     bad = 0
     for i in range(ev.shape[0]):
@@ -26,7 +29,7 @@ def _histogram_kernel(ev, top, out) -> int:
         if xi >= width or yi >= height:
             bad += 1
             continue
-        k = (plane if e.p != 0 else 0) + yi * width + xi
+        k = (plane if e.p != 0 else zero) + np.uint64(yi) * row + np.uint64(xi)
         v = flat[k]
         if v < top:
             flat[k] = v + 1

@@ -32,7 +32,9 @@ def _bin_kernel(ev, t_start, t_end, binary, out) -> int:
     steps = out.shape[0]
     height = out.shape[2]
     width = out.shape[3]
-    plane = height * width
+    # unsigned flat indices: numba adds negative-index wraparound code to signed ones
+    plane = np.uint64(height * width)
+    row = np.uint64(width)
     flat = out.reshape(-1)
     span = t_end - t_start
     bad = 0
@@ -46,8 +48,8 @@ def _bin_kernel(ev, t_start, t_end, binary, out) -> int:
         dt = e.t - t_start
         if dt < 0 or dt >= span:
             continue
-        k = (dt * steps) // span
-        j = (2 * k + (1 if e.p != 0 else 0)) * plane + yi * width + xi
+        k = np.uint64((dt * steps) // span)
+        j = (np.uint64(2) * k + np.uint64(1 if e.p != 0 else 0)) * plane + np.uint64(yi) * row + np.uint64(xi)
         if binary:
             flat[j] = 1
         else:

@@ -40,7 +40,10 @@ def new_time_state(width: int, height: int, polarities: int = 2) -> np.ndarray:
 def _update_kernel(ev, last) -> int:
     height = last.shape[1]
     width = last.shape[2]
-    plane = height * width if last.shape[0] == 2 else 0  # one plane: polarities merged
+    # unsigned flat indices: numba adds negative-index wraparound code to signed ones
+    plane = np.uint64(height * width if last.shape[0] == 2 else 0)  # one plane: merged
+    row = np.uint64(width)
+    zero = np.uint64(0)
     flat = last.reshape(-1)
     bad = 0
     for i in range(ev.shape[0]):
@@ -52,7 +55,7 @@ def _update_kernel(ev, last) -> int:
             continue
         # events are time-sorted, so a plain store keeps the latest (and re-applying a
         # sorted run that was already applied leaves the state unchanged)
-        flat[(plane if e.p != 0 else 0) + yi * width + xi] = e.t
+        flat[(plane if e.p != 0 else zero) + np.uint64(yi) * row + np.uint64(xi)] = e.t
     return bad
 
 

@@ -21,9 +21,14 @@ def _voxel_kernel(ev, t_first, t_last, out) -> int:
     bins = out.shape[0]
     height = out.shape[1]
     width = out.shape[2]
-    plane = height * width
+    # unsigned flat indices: numba adds negative-index wraparound code to signed ones
+    plane = np.uint64(height * width)
+    row = np.uint64(width)
     flat = out.reshape(-1)
     span = t_last - t_first
+    top = bins - 1
+    last_bin = np.uint64(top)
+    fspan = np.float64(span) if span > 0 else 1.0  # span 0: every kept event has dt 0, u = 0
     bad = 0
     for i in range(ev.shape[0]):
         e = ev[i]
@@ -36,14 +41,14 @@ def _voxel_kernel(ev, t_first, t_last, out) -> int:
         if dt < 0 or dt > span:
             continue  # outside [t_first, t_last]: not this grid's events
         # integer product, one rounding: t_last lands exactly on bin B - 1
-        u = (dt * (bins - 1)) / span if span > 0 else 0.0
-        left = int(u)
+        u = np.float64(dt * top) / fspan
+        left = np.uint64(u)
         # the weights are rounded to float32 once, then added in float32 (as the grid is)
-        frac = np.float32(u - left)
+        frac = np.float32(u - np.float64(left))
         pol = np.float32(1.0) if e.p != 0 else np.float32(-1.0)
-        k = left * plane + yi * width + xi
+        k = left * plane + np.uint64(yi) * row + np.uint64(xi)
         flat[k] += pol * (np.float32(1.0) - frac)
-        if left + 1 < bins:
+        if left < last_bin:
             flat[k + plane] += pol * frac
     return bad
 
