@@ -207,6 +207,21 @@ def throughput(model: torch.nn.Module, step, batch_fn, device: torch.device, ste
             "steps": steps, "batch": batch_size}
 
 
+def throughput_section(run: Run, name: str, make_model, step, batch_fn,
+                       devices: dict[str, torch.device], lr: float, batch_size: int,
+                       q: bool) -> None:
+    """(e) for one model: training throughput on each device (fewer steps on the CPU) and
+    the device/CPU speed-up, as section `name`."""
+    with run.section(f"{name}.e_train_throughput") as r:
+        steps = 3 if q else 20
+        for k, d in devices.items():
+            r[k] = throughput(make_model(), step, batch_fn, d,
+                              steps if d.type != "cpu" else max(2, steps // 4), lr,
+                              batch_size, warmup=1 if q else 2)
+        r["speedup"] = r["dut"]["samples_per_s"] / r["cpu"]["samples_per_s"]
+        log(f"{name} (e): {json.dumps(r)}")
+
+
 # ---------------------------------------------------------------- environment
 
 
@@ -358,14 +373,7 @@ def depth_section(run: Run, dut: torch.device, q: bool) -> None:
                     (outs[label][f"{n}_out"] - outs["digital"][f"{n}_out"]).abs().mean())
         log(f"depth (d): {json.dumps(r)}")
 
-    with run.section("depth.e_train_throughput") as r:
-        steps = 3 if q else 20
-        for n, d in devices.items():
-            r[n] = throughput(make_model(), step, batch, d,
-                              steps if d.type != "cpu" else max(2, steps // 4), float(tr["lr"]),
-                              bs, warmup=1 if q else 2)
-        r["speedup"] = r["dut"]["samples_per_s"] / r["cpu"]["samples_per_s"]
-        log(f"depth (e): {json.dumps(r)}")
+    throughput_section(run, "depth", make_model, step, batch, devices, float(tr["lr"]), bs, q)
 
 
 # ---------------------------------------------------------------- PRIME
@@ -471,14 +479,7 @@ def prime_section(run: Run, dut: torch.device, q: bool) -> None:
                         "dut_vs_cpu_max_abs_diff": maxdiff(row["dut_outputs"], row["cpu_outputs"])}
         log(f"prime (d): {json.dumps(r)}")
 
-    with run.section("prime.e_train_throughput") as r:
-        steps = 3 if q else 20
-        for k, d in devices.items():
-            r[k] = throughput(make_model(), step, batch, d,
-                              steps if d.type != "cpu" else max(2, steps // 4), float(tr["lr"]),
-                              bs, warmup=1 if q else 2)
-        r["speedup"] = r["dut"]["samples_per_s"] / r["cpu"]["samples_per_s"]
-        log(f"prime (e): {json.dumps(r)}")
+    throughput_section(run, "prime", make_model, step, batch, devices, float(tr["lr"]), bs, q)
 
 
 # ---------------------------------------------------------------- twins
