@@ -31,6 +31,21 @@ def records(events: np.ndarray) -> np.ndarray:
     return ev if ev.flags.c_contiguous else np.ascontiguousarray(ev)
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def pixel_offset(e, width, height):
+    """(on the sensor?, y * width + x) of one event record, the offset as uint64.
+
+    One unsigned compare per axis also rejects negative coordinates, and kernels that build
+    flat indices from unsigned offsets skip the negative-index wraparound code numba adds
+    to signed ones (about 20% of the voxel-grid kernel; that kernel inlines this check by
+    hand, which measured 4-7% faster there than calling it)."""
+    xi = np.uint32(np.int32(e.x))
+    yi = np.uint32(np.int32(e.y))
+    if xi >= width or yi >= height:
+        return False, np.uint64(0)
+    return True, np.uint64(yi) * np.uint64(width) + np.uint64(xi)
+
+
 def raise_off_sensor(events: np.ndarray, width: int, height: int, where: str) -> None:
     """Called when a kernel reported out-of-range coordinates: name the first bad event."""
     x, y = events["x"], events["y"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from evrt.encoders.functional._common import check_out, raise_off_sensor, records
+from evrt.encoders.functional._common import check_out, pixel_offset, raise_off_sensor, records
 
 BACKGROUND = (255, 255, 255)
 ON_COLOUR = (40, 90, 230)  # blue-ish
@@ -16,19 +16,17 @@ OFF_COLOUR = (30, 30, 30)  # near black
 def _paint_kernel(ev, on, off, out) -> int:
     height = out.shape[0]
     width = out.shape[1]
-    row = np.uint64(width)
     three = np.uint64(3)
-    flat = out.reshape(-1)  # indexed with unsigned ints: no negative-index wraparound code
+    flat = out.reshape(-1)  # unsigned flat indices: see pixel_offset
     bad = 0
     for i in range(ev.shape[0]):
         e = ev[i]
-        xi = np.uint32(np.int32(e.x))  # one unsigned compare also rejects x < 0
-        yi = np.uint32(np.int32(e.y))
-        if xi >= width or yi >= height:
+        on_sensor, pix = pixel_offset(e, width, height)
+        if not on_sensor:
             bad += 1
             continue
         c = on if e.p != 0 else off
-        j = three * (np.uint64(yi) * row + np.uint64(xi))
+        j = three * pix
         flat[j] = c[0]
         flat[j + np.uint64(1)] = c[1]
         flat[j + np.uint64(2)] = c[2]

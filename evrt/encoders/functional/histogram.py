@@ -5,7 +5,13 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from evrt.encoders.functional._common import check_out, count_limit, raise_off_sensor, records
+from evrt.encoders.functional._common import (
+    check_out,
+    count_limit,
+    pixel_offset,
+    raise_off_sensor,
+    records,
+)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -15,21 +21,17 @@ def _histogram_kernel(ev, top, out) -> int:
     the sensor."""
     height = out.shape[1]
     width = out.shape[2]
-    # unsigned flat indices: numba adds negative-index wraparound code to signed ones
     plane = np.uint64(height * width)
-    row = np.uint64(width)
     zero = np.uint64(0)
     flat = out.reshape(-1)
     bad = 0
     for i in range(ev.shape[0]):
         e = ev[i]
-        # one unsigned compare per axis also rejects negative coordinates
-        xi = np.uint32(np.int32(e.x))
-        yi = np.uint32(np.int32(e.y))
-        if xi >= width or yi >= height:
+        on_sensor, pix = pixel_offset(e, width, height)
+        if not on_sensor:
             bad += 1
             continue
-        k = (plane if e.p != 0 else zero) + np.uint64(yi) * row + np.uint64(xi)
+        k = (plane if e.p != 0 else zero) + pix
         v = flat[k]
         if v < top:
             flat[k] = v + 1

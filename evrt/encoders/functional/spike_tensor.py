@@ -22,6 +22,7 @@ from evrt.encoders.functional._common import (
     check_out,
     check_positive,
     check_window,
+    pixel_offset,
     raise_off_sensor,
     records,
 )
@@ -32,24 +33,21 @@ def _bin_kernel(ev, t_start, t_end, binary, out) -> int:
     steps = out.shape[0]
     height = out.shape[2]
     width = out.shape[3]
-    # unsigned flat indices: numba adds negative-index wraparound code to signed ones
-    plane = np.uint64(height * width)
-    row = np.uint64(width)
+    plane = np.uint64(height * width)  # unsigned flat indices: see pixel_offset
     flat = out.reshape(-1)
     span = t_end - t_start
     bad = 0
     for i in range(ev.shape[0]):
         e = ev[i]
-        xi = np.uint32(np.int32(e.x))  # one unsigned compare also rejects x < 0
-        yi = np.uint32(np.int32(e.y))
-        if xi >= width or yi >= height:
+        on_sensor, pix = pixel_offset(e, width, height)
+        if not on_sensor:
             bad += 1
             continue
         dt = e.t - t_start
         if dt < 0 or dt >= span:
             continue
         k = np.uint64((dt * steps) // span)
-        j = (np.uint64(2) * k + np.uint64(1 if e.p != 0 else 0)) * plane + np.uint64(yi) * row + np.uint64(xi)
+        j = (np.uint64(2) * k + np.uint64(1 if e.p != 0 else 0)) * plane + pix
         if binary:
             flat[j] = 1
         else:

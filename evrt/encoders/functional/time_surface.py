@@ -21,7 +21,13 @@ import numpy as np
 from numba import types
 from numba.extending import intrinsic
 
-from evrt.encoders.functional._common import NEVER, check_out, raise_off_sensor, records
+from evrt.encoders.functional._common import (
+    NEVER,
+    check_out,
+    pixel_offset,
+    raise_off_sensor,
+    records,
+)
 from evrt.errors import ConfigError
 
 
@@ -40,22 +46,19 @@ def new_time_state(width: int, height: int, polarities: int = 2) -> np.ndarray:
 def _update_kernel(ev, last) -> int:
     height = last.shape[1]
     width = last.shape[2]
-    # unsigned flat indices: numba adds negative-index wraparound code to signed ones
     plane = np.uint64(height * width if last.shape[0] == 2 else 0)  # one plane: merged
-    row = np.uint64(width)
     zero = np.uint64(0)
     flat = last.reshape(-1)
     bad = 0
     for i in range(ev.shape[0]):
         e = ev[i]
-        xi = np.uint32(np.int32(e.x))  # one unsigned compare also rejects x < 0
-        yi = np.uint32(np.int32(e.y))
-        if xi >= width or yi >= height:
+        on_sensor, pix = pixel_offset(e, width, height)
+        if not on_sensor:
             bad += 1
             continue
         # events are time-sorted, so a plain store keeps the latest (and re-applying a
         # sorted run that was already applied leaves the state unchanged)
-        flat[(plane if e.p != 0 else zero) + np.uint64(yi) * row + np.uint64(xi)] = e.t
+        flat[(plane if e.p != 0 else zero) + pix] = e.t
     return bad
 
 
