@@ -17,6 +17,7 @@ from evrt.encoders import functional as F
 from evrt.encoders.buffers import BufferRing
 from evrt.encoders.functional._common import count_limit
 from evrt.encoders.functional.display import fill_background
+from evrt.encoders.functional.time_surface import check_polarities
 from evrt.encoders.windowing import Window, make_windower
 from evrt.errors import ConfigError, EventDataError
 from evrt.events import EventPacket, Geometry
@@ -154,8 +155,7 @@ class TimeSurfaceEncoder(EncoderNode):
                  include_incomplete: bool = True, stream: str = "") -> None:
         if tau_us <= 0:
             raise ConfigError(f"tau_us must be > 0, got {tau_us}", key="tau_us")
-        if polarities not in (1, 2):
-            raise ConfigError(f"polarities must be 1 or 2, got {polarities}", key="polarities")
+        check_polarities(polarities)
         self._setup(window_us, overlap_us, window_events, overlap_events, include_incomplete, stream)
         self.tau = float(tau_us)
         self.polarities = polarities

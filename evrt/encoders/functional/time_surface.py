@@ -31,14 +31,19 @@ from evrt.encoders.functional._common import (
 from evrt.errors import ConfigError
 
 
+def check_polarities(polarities: int) -> None:
+    """A time state has one plane (polarities merged) or two (OFF, ON)."""
+    if polarities not in (1, 2):
+        raise ConfigError(f"polarities must be 1 or 2, got {polarities}", key="polarities")
+
+
 def new_time_state(width: int, height: int, polarities: int = 2) -> np.ndarray:
     """(polarities, height, width) int64 latest-event times, all `NEVER`.
 
     Two planes keep OFF and ON apart (HOTS, tonic's `ToTimesurface`); one plane keeps the
     latest event of either polarity, like dv-processing's `TimeSurface`.
     """
-    if polarities not in (1, 2):
-        raise ConfigError(f"polarities must be 1 or 2, got {polarities}", key="polarities")
+    check_polarities(polarities)
     return np.full((polarities, height, width), NEVER, dtype=np.int64)
 
 
