@@ -1,21 +1,18 @@
-"""Where the benchmarks find the third-party recordings: `shared/data` beside the checkout."""
+"""Where the benchmarks find the third-party recordings: the tests' own finder."""
 
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+
+from shared_data_dir import find_shared_data  # noqa: E402  (tests/ is not a package)
 
 
 def shared_data() -> Path:
-    """$EVRT_SHARED_DATA, else the first `shared/data` in a folder above the checkout (a
-    worktree may sit one level deeper than the main checkout)."""
-    env = os.environ.get("EVRT_SHARED_DATA")
-    if env:
-        return Path(env)
-    for parent in REPO.parents:
-        candidate = parent / "shared" / "data"
-        if candidate.is_dir():
-            return candidate
-    return REPO.parent / "shared" / "data"
+    """`find_shared_data()`, else the path asked for or expected, so that a missing
+    recording is reported under that name."""
+    return find_shared_data() or Path(os.environ.get("EVRT_SHARED_DATA") or REPO.parent / "shared" / "data")

@@ -2,26 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
+from shared_data_dir import find_shared_data
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-def _find_shared_data() -> Path | None:
-    env = os.environ.get("EVRT_SHARED_DATA")
-    if env:
-        return Path(env) if Path(env).is_dir() else None
-    for parent in REPO.parents:
-        candidate = parent / "shared" / "data"
-        if candidate.is_dir():
-            return candidate
-    return None
-
-
-SHARED_DATA = _find_shared_data()
+SHARED_DATA = find_shared_data()
 
 
 @pytest.fixture
