@@ -34,6 +34,7 @@ from evrt.errors import ConfigError
 from evrt.models.depth import DepthNet, DepthNetConfig, count_parameters, depth_to_log
 from evrt.models.depth_data import DepthSamples, MvsecDepthFile, stack_samples
 from evrt.models.depth_infer import load_checkpoint, save_checkpoint
+from evrt.models.training_config import apply_overrides, read_training_toml
 from evrt.snn.functional import reset_net
 
 __all__ = ["load_config", "build_samples", "depth_loss", "train", "train_main", "eval_main"]
@@ -48,35 +49,14 @@ DATA_DEFAULTS: dict[str, Any] = {
 }
 
 
-def _read_toml(path: str | Path) -> dict[str, Any]:
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # pragma: no cover - python 3.10
-        import tomli as tomllib
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"training config {p} does not exist", key="--config")
-    try:
-        return tomllib.loads(p.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{p}: {exc}", key="--config") from None
-
-
 def load_config(path: str | Path | dict, overrides: list[str] | None = None) -> dict[str, Any]:
     """Read the TOML, apply `section.key=value` overrides, fill defaults, check keys."""
-    from evrt.graph.config import parse_value
-
-    raw = dict(path) if isinstance(path, dict) else _read_toml(path)
+    raw = dict(path) if isinstance(path, dict) else read_training_toml(path)
     cfg = {s: dict(raw.get(s, {})) for s in ("model", "data", "train")}
     unknown = set(raw) - set(cfg)
     if unknown:
         raise ConfigError(f"unknown tables {sorted(unknown)}; expected [model], [data], [train]")
-    for o in overrides or []:
-        target, eq, value = o.partition("=")
-        section, _, key = target.partition(".")
-        if not eq or section not in cfg or not key:
-            raise ConfigError(f"--set expects model|data|train.KEY=VALUE, got {o!r}", key=o)
-        cfg[section][key] = parse_value(value)
+    apply_overrides(cfg, overrides)
     for k in set(cfg["train"]) - set(TRAIN_DEFAULTS):
         raise ConfigError(f"unknown [train] key; known: {sorted(TRAIN_DEFAULTS)}", key=f"train.{k}")
     cfg["train"] = {**TRAIN_DEFAULTS, **cfg["train"]}

@@ -47,6 +47,7 @@ from evrt.errors import ConfigError
 from evrt.models.prime.classifier import build_classifier
 from evrt.models.prime.data import build_cache, cache_path, load_cache
 from evrt.models.prime.infer import batches, evaluate_full, load_prime, predict_full, save_masks
+from evrt.models.training_config import apply_overrides, read_training_toml
 
 __all__ = ["load_config", "train", "train_main", "eval_main", "load_model"]
 
@@ -64,32 +65,17 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 
 def load_config(path: str | Path | dict | None, overrides: list[str] | None = None) -> dict:
     """TOML (or dict) + `section.key=value` overrides, filled with defaults; unknown keys are errors."""
-    from evrt.graph.config import parse_value
-
     if path is None:
         raw: dict = {}
     elif isinstance(path, dict):
         raw = path
     else:
-        import tomllib
-
-        p = Path(path)
-        if not p.is_file():
-            raise ConfigError(f"training config {p} does not exist", key="--config")
-        try:
-            raw = tomllib.loads(p.read_text())
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{p}: {exc}", key="--config") from None
+        raw = read_training_toml(path)
     unknown = set(raw) - set(DEFAULTS)
     if unknown:
         raise ConfigError(f"unknown tables {sorted(unknown)}; expected [model], [data], [train]")
     cfg = {s: {**DEFAULTS[s], **raw.get(s, {})} for s in DEFAULTS}
-    for o in overrides or []:
-        target, eq, value = o.partition("=")
-        section, _, key = target.partition(".")
-        if not eq or section not in cfg or not key:
-            raise ConfigError(f"--set expects model|data|train.KEY=VALUE, got {o!r}", key=o)
-        cfg[section][key] = parse_value(value)
+    apply_overrides(cfg, overrides)
     for s in DEFAULTS:
         for k in set(cfg[s]) - set(DEFAULTS[s]):
             raise ConfigError(f"unknown [{s}] key; known: {sorted(DEFAULTS[s])}", key=f"{s}.{k}")
