@@ -16,14 +16,15 @@ W, H = 6, 5
 @pytest.mark.parametrize("x, y", [(-1, 0), (0, -1), (-32768, 2), (2, -32768), (W, 0), (0, H), (32767, 32767)])
 def test_every_kernel_rejects_a_coordinate_off_the_sensor(x, y):
     ev = make_events([1, 2, 3], [1, x, 2], [1, y, 2], [1, 0, 1])
-    calls = {
-        "histogram": lambda: F.histogram(ev, W, H),
-        "voxel_grid": lambda: F.voxel_grid(ev, W, H, 3, 1, 3),
-        "time_surface": lambda: F.update_time_state(ev, F.new_time_state(W, H)),
-        "spike_tensor": lambda: F.spike_tensor(ev, W, H, 2, 1, 4),
-        "event_image": lambda: F.event_image(ev, W, H),
-    }
-    for name, call in calls.items():
+    calls = [
+        ("histogram", lambda: F.histogram(ev, W, H)),
+        ("voxel_grid", lambda: F.voxel_grid(ev, W, H, 3, 1, 3)),
+        ("time_surface", lambda: F.update_time_state(ev, F.new_time_state(W, H))),
+        ("time_surface", lambda: F.update_decay_state(ev, F.new_decay_state(W, H), 3, 10.0)),
+        ("spike_tensor", lambda: F.spike_tensor(ev, W, H, 2, 1, 4)),
+        ("event_image", lambda: F.event_image(ev, W, H)),
+    ]
+    for name, call in calls:
         with pytest.raises(EventDataError, match=rf"{name}: event 1 at \(x={x}, y={y}\) is outside the {W}x{H}"):
             call()
     # the in-range events were still counted before the error

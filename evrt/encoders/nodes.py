@@ -16,6 +16,7 @@ import numpy as np
 from evrt.encoders import functional as F
 from evrt.encoders.buffers import BufferRing
 from evrt.encoders.functional._common import count_limit
+from evrt.encoders.functional.decay_state import REANCHOR_TAUS
 from evrt.encoders.functional.display import fill_background
 from evrt.encoders.functional.time_surface import check_polarities
 from evrt.encoders.windowing import Window, make_windower
@@ -145,7 +146,9 @@ class TimeSurfaceEncoder(EncoderNode):
     """(2, H, W) exponential time surface sampled at each window's end; state spans the whole stream.
 
     `polarities = 1` merges OFF and ON into one (1, H, W) surface, as dv-processing's
-    `TimeSurface` does.
+    `TimeSurface` does. The node keeps the decaying form of the state
+    (`functional.decay_state`): exp once per event instead of once per cell and window,
+    the same surface as `functional.time_surface` (tested cell for cell on the recordings).
     """
 
     kind = "time_surface"
@@ -164,14 +167,22 @@ class TimeSurfaceEncoder(EncoderNode):
         return (self.polarities, geometry.height, geometry.width)
 
     def start(self, geometry: Geometry) -> None:
-        self.state = F.new_time_state(geometry.width, geometry.height, self.polarities)
+        self.state = F.new_decay_state(geometry.width, geometry.height, self.polarities)
+        self.anchor: int | None = None
 
     def encode(self, window: Window) -> TensorMsg:
-        # The state keeps each pixel's latest time (a max), so re-applying the events that
-        # overlapping windows share changes nothing.
+        # Anchor at a window's end and keep every later sampling time within REANCHOR_TAUS
+        # tau of it; the window's events are all before its end, so none overflows.
+        if self.anchor is None:
+            self.anchor = window.t_end
+        elif window.t_end - self.anchor > REANCHOR_TAUS * self.tau:
+            F.rescale_decay_state(self.state, window.t_end - self.anchor, self.tau)
+            self.anchor = window.t_end
+        # Overlapping windows re-apply the events they share: each stores its own value again.
         for part in window.parts:
-            F.update_time_state(part, self.state)
-        surface = F.sample_time_surface(self.state, window.t_end, self.tau, out=self.ring.take(None))
+            F.update_decay_state(part, self.state, self.anchor, self.tau)
+        surface = F.sample_decay_state(self.state, window.t_end - self.anchor, self.tau,
+                                       out=self.ring.take(None))
         return self._msg(surface, window, tau_us=self.tau)
 
 

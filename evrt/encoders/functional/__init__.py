@@ -5,6 +5,12 @@ without the GIL, so encoders on different threads run in parallel.
 """
 
 from evrt.encoders.functional._common import NEVER
+from evrt.encoders.functional.decay_state import (
+    new_decay_state,
+    rescale_decay_state,
+    sample_decay_state,
+    update_decay_state,
+)
 from evrt.encoders.functional.display import BACKGROUND, event_image
 from evrt.encoders.functional.histogram import histogram
 from evrt.encoders.functional.spike_tensor import cumulate_bins, cumulative_stack, spike_tensor
@@ -23,11 +29,15 @@ __all__ = [
     "cumulative_stack",
     "event_image",
     "histogram",
+    "new_decay_state",
     "new_time_state",
     "normalize_voxel_grid",
+    "rescale_decay_state",
+    "sample_decay_state",
     "sample_time_surface",
     "spike_tensor",
     "time_surface",
+    "update_decay_state",
     "update_time_state",
     "voxel_grid",
 ]
@@ -50,6 +60,8 @@ def warm() -> None:
         histogram(events, 1, 1)
         voxel_grid(events, 1, 1, 2, 0, 1, normalize=True)
         sample_time_surface(update_time_state(events, new_time_state(1, 1)), 1, 1.0)
+        decay = rescale_decay_state(update_decay_state(events, new_decay_state(1, 1), 1, 1.0), 1, 1.0)
+        sample_decay_state(decay, 1, 1.0)
         cumulative_stack(events, 1, 1, 2, 0, 2, binary=True)
         cumulative_stack(events, 1, 1, 2, 0, 2, binary=False, dtype=np.int32)
         event_image(events, 1, 1)

@@ -1,0 +1,111 @@
+"""The time-surface node's decaying state against the latest-time path, cell for cell.
+
+The node stores exp((t_last - anchor) / tau) and samples with one multiply; the functional
+`time_surface` stores t_last and evaluates exp per cell. Both must give the same float32
+surface, through re-anchoring, overlapping windows and merged polarities.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import numba
+import numpy as np
+import pytest
+from _event_samples import load_sample
+from conftest import shared_file
+
+from evrt.encoders import functional as F
+from evrt.encoders.functional.decay_state import REANCHOR_TAUS
+from evrt.encoders.nodes import TimeSurfaceEncoder
+from evrt.errors import ConfigError
+from evrt.events import EventPacket, Geometry, make_events
+
+_ts = importlib.import_module("evrt.encoders.functional.time_surface")
+
+
+def _node_surfaces(node, events, g, packet_events):
+    out = []
+    for i in range(0, events.shape[0], packet_events):
+        out.extend(node.process(EventPacket(events[i:i + packet_events], g)) or ())
+    out.extend(node.finish() or ())
+    return out
+
+
+def _latest_time_surfaces(msgs, events, g, polarities, tau):
+    """The functional path: a fresh latest-time state per window, sampled at its end."""
+    t = events["t"]
+    for m in msgs:
+        window = events[np.searchsorted(t, 0):np.searchsorted(t, m.t_end)]
+        yield m, F.time_surface(window, g.width, g.height, m.t_end, tau, polarities=polarities)
+
+
+@pytest.mark.parametrize("name", ["aedat4/aestream_davis.aedat4", "evt2/expelliarmus_evt2_test_sparklers.raw"])
+@pytest.mark.parametrize("polarities, window, overlap", [(2, 5_000, 0), (1, 4_000, 1_500)])
+def test_node_equals_latest_time_path_on_recordings(name, polarities, window, overlap):
+    events, g = load_sample(str(shared_file(name)))
+    tau = 1_000.0  # short: the node re-anchors every REANCHOR_TAUS ms of stream
+    node = TimeSurfaceEncoder(tau_us=tau, polarities=polarities, window_us=window, overlap_us=overlap)
+    msgs = _node_surfaces(node, events, g, 3_000)
+    span = int(events["t"][-1] - events["t"][0])
+    assert span > 4 * REANCHOR_TAUS * tau and len(msgs) > 8  # several re-anchors happened
+    compared = nonzero = 0
+    for m, want in _latest_time_surfaces(msgs, events, g, polarities, tau):
+        mismatch = np.flatnonzero(m.data != want)
+        assert mismatch.size == 0, (f"window {m.meta['window']}: {mismatch.size} cells differ, "
+                                    f"first {m.data.flat[mismatch[0]]!r} vs {want.flat[mismatch[0]]!r}")
+        compared += want.size
+        nonzero += int(np.count_nonzero(want))
+    assert nonzero > 10_000, "the windows must hold non-trivial surfaces"
+
+
+def test_rescaling_flushes_values_that_can_only_give_zero():
+    g = Geometry(4, 3)
+    ev = make_events([0, 10, 5_000], [0, 1, 2], [0, 0, 1], [1, 1, 0])
+    node = TimeSurfaceEncoder(tau_us=10.0, window_us=100)
+    msgs = _node_surfaces(node, ev, g, 2)
+    # t=0 and t=10 decay past exp(-104) long before the last windows: exactly 0, no subnormals
+    assert (node.state[1, 0, :2] == 0).all()
+    tiny = np.finfo(np.float64).tiny
+    assert not np.any((node.state > 0) & (node.state < tiny))
+    last = msgs[-1]
+    assert last.data[0, 1, 2] == np.float32(np.exp(-(last.t_end - 5_000) / 10.0))
+    assert np.count_nonzero(last.data) == 1
+    # and the early windows saw the early events
+    assert msgs[0].data[1, 0, 1] == np.float32(np.exp(-(100 - 10) / 10.0))
+
+
+def test_single_packet_and_many_packets_agree_across_reanchors():
+    rng = np.random.default_rng(7)
+    n = 20_000
+    t = np.sort(rng.integers(0, 400_000, n))
+    ev = make_events(t, rng.integers(0, 32, n), rng.integers(0, 24, n), rng.integers(0, 2, n))
+    g = Geometry(32, 24)
+    one = _node_surfaces(TimeSurfaceEncoder(tau_us=2_000.0, window_us=7_000, overlap_us=2_000), ev, g, n)
+    many = _node_surfaces(TimeSurfaceEncoder(tau_us=2_000.0, window_us=7_000, overlap_us=2_000), ev, g, 137)
+    assert len(one) == len(many) > 50
+    for a, b in zip(one, many, strict=True):
+        np.testing.assert_array_equal(a.data, b.data)
+
+
+def test_vectorised_exp_holds_for_positive_arguments():
+    @numba.njit(fastmath={"contract"})
+    def exps(x):
+        out = np.empty_like(x)
+        for i in range(x.shape[0]):
+            out[i] = _ts.exp_simd(x[i])
+        return out
+
+    x = np.concatenate([np.linspace(-103.0, 0.0, 100_001), np.linspace(0.0, 700.0, 100_001)])
+    got, want = exps(x), np.exp(x)
+    assert np.max(np.abs(got - want) / want) < 1e-15
+
+
+def test_bad_decay_states_and_shifts_are_config_errors():
+    ev = make_events([1], [0], [0], [1])
+    with pytest.raises(ConfigError, match="decay state"):
+        F.update_decay_state(ev, np.zeros((2, 3, 4), np.float32), 0, 10.0)
+    with pytest.raises(ConfigError, match="polarities"):
+        F.new_decay_state(4, 3, polarities=3)
+    with pytest.raises(ConfigError, match="forward"):
+        F.rescale_decay_state(F.new_decay_state(4, 3), -1, 10.0)
