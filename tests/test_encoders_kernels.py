@@ -97,3 +97,33 @@ def test_histogram_node_dtype_must_hold_counts():
     for bad in ("bool", "complex64", "not-a-dtype"):
         with pytest.raises(ConfigError, match="dtype"):
             HistogramEncoder(window_us=10, dtype=bad)
+
+
+def test_prefetching_voxel_kernel_equals_the_single_pass_bit_for_bit():
+    import importlib
+
+    vg = importlib.import_module("evrt.encoders.functional.voxel_grid")
+    from evrt.encoders.functional._common import records
+
+    rng = np.random.default_rng(3)
+    n = 3 * 2048 + 77  # several chunks and a partial one
+    w, h = 1280, 720
+    t = np.sort(rng.integers(0, 50_000, n))
+    t[100:400] = t[100]  # a run of identical times
+    x = rng.integers(0, w, n)
+    y = rng.integers(0, h, n)
+    x[500:3000] = x[500]  # many adds into one cell, in order
+    y[500:3000] = y[500]
+    ev = records(make_events(t, x, y, rng.integers(0, 2, n)))
+    assert 8 * h * w > vg.PREFETCH_ABOVE_BYTES  # voxel_grid takes the prefetching kernel here
+    for t_first, t_last in [(int(t[0]), int(t[-1])), (10_000, 30_000), (int(t[100]), int(t[100]))]:
+        single = np.zeros((5, h, w), np.float32)
+        chunked = np.zeros((5, h, w), np.float32)
+        assert vg._voxel_kernel(ev, t_first, t_last, single) == 0
+        assert vg._voxel_kernel_prefetched(ev, t_first, t_last, chunked) == 0
+        assert np.array_equal(single.view(np.uint32), chunked.view(np.uint32))  # incl. signs of 0
+        assert np.count_nonzero(single) >= 300  # the zero-span case keeps the 300-event run
+        np.testing.assert_array_equal(F.voxel_grid(ev, w, h, 5, t_first, t_last), single)
+    bad = records(make_events([1, 2, 3], [1, w, 2], [1, 0, 2], [1, 0, 1]))
+    with pytest.raises(EventDataError, match=rf"voxel_grid: event 1 at \(x={w}, y=0\)"):
+        F.voxel_grid(bad, w, h, 3, 1, 3)

@@ -6,6 +6,9 @@ import functools
 
 import numba
 import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
 
 from evrt.errors import ConfigError, EventDataError
 from evrt.events import EVENT_DTYPE, as_events
@@ -44,6 +47,29 @@ def pixel_offset(e, width, height):
     if xi >= width or yi >= height:
         return False, np.uint64(0)
     return True, np.uint64(yi) * np.uint64(width) + np.uint64(xi)
+
+
+@intrinsic
+def prefetch_for_write(typingctx, array, index):
+    """Hint the CPU to fetch `array[index]` (a 1-D array) for writing; no fault if out of range.
+
+    For scattered read-modify-writes over arrays far larger than the L2 cache: issued a few
+    dozen events ahead, the fetches overlap instead of stalling one by one."""
+    if not isinstance(array, types.Array) or array.ndim != 1 or not isinstance(index, types.Integer):
+        return None
+
+    def codegen(context, builder, signature, args):
+        data = context.make_array(signature.args[0])(context, builder, args[0]).data
+        byte_ptr = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        fn = builder.module.declare_intrinsic(
+            "llvm.prefetch", fnty=ir.FunctionType(ir.VoidType(), [byte_ptr, i32, i32, i32]))
+        address = builder.bitcast(builder.gep(data, [args[1]]), byte_ptr)
+        # write, highest temporal locality, data cache
+        builder.call(fn, [address, ir.Constant(i32, 1), ir.Constant(i32, 3), ir.Constant(i32, 1)])
+        return context.get_dummy_value()
+
+    return types.none(array, index), codegen
 
 
 def raise_off_sensor(events: np.ndarray, width: int, height: int, where: str) -> None:
