@@ -203,7 +203,7 @@ def run_geometry(label: str, events: np.ndarray, g: Geometry, tonic_n: int,
           node_run(lambda: TimeSurfaceEncoder(tau_us=50_000.0, window_us=50_000)),
           lambda: tf.to_timesurface_numpy(tev, (W, H, 2), dt=50_000, tau=50_000.0,
                                           include_incomplete=True), n, None,
-          "update + exp of every cell per window (dv has no such surface)")
+          "decaying state: an exp per event, a multiply per cell and window (dv has no such surface)")
     merged = E.new_time_state(W, H, polarities=1)
     timed("time-state update, 1 plane", lambda: E.update_time_state(events, merged),
           None, n, lambda: ts.accept(store), "dv: TimeSurface.accept (one int64 plane, too)")

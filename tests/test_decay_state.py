@@ -109,3 +109,22 @@ def test_bad_decay_states_and_shifts_are_config_errors():
         F.new_decay_state(4, 3, polarities=3)
     with pytest.raises(ConfigError, match="forward"):
         F.rescale_decay_state(F.new_decay_state(4, 3), -1, 10.0)
+
+
+def test_prefetching_update_equals_the_plain_one():
+    ds = importlib.import_module("evrt.encoders.functional.decay_state")
+    from evrt.encoders.functional._common import PREFETCH_ABOVE_BYTES, records
+
+    rng = np.random.default_rng(11)
+    n = 50_000
+    w, h = 1280, 720
+    x, y = rng.integers(0, w, n), rng.integers(0, h, n)
+    x[7], y[9] = w, -1  # two events off the sensor: counted, not stored
+    ev = records(make_events(np.sort(rng.integers(0, 90_000, n)), x, y, rng.integers(0, 2, n)))
+    for polarities in (1, 2):
+        plain = F.new_decay_state(w, h, polarities)
+        fetched = F.new_decay_state(w, h, polarities)
+        assert fetched.nbytes > PREFETCH_ABOVE_BYTES  # update_decay_state takes the prefetching kernel
+        assert ds._update_kernel(ev, plain, 100_000, 1e-4) == 2
+        assert ds._update_kernel_prefetched(ev, fetched, 100_000, 1e-4) == 2
+        assert np.array_equal(plain, fetched) and np.count_nonzero(plain) > 10_000

@@ -24,7 +24,15 @@ import math
 import numba
 import numpy as np
 
-from evrt.encoders.functional._common import check_out, pixel_offset, raise_off_sensor, records
+from evrt.encoders.functional._common import (
+    PREFETCH_ABOVE_BYTES,
+    PREFETCH_AHEAD,
+    check_out,
+    pixel_offset,
+    prefetch_for_write,
+    raise_off_sensor,
+    records,
+)
 from evrt.encoders.functional.time_surface import check_polarities, exp_simd
 from evrt.errors import ConfigError
 
@@ -70,6 +78,35 @@ def _update_kernel(ev, state, anchor, inv_tau) -> int:
     return bad
 
 
+@numba.njit(cache=True, nogil=True, fastmath={"contract"})
+def _update_kernel_prefetched(ev, state, anchor, inv_tau) -> int:
+    """`_update_kernel` for states far larger than the L2 cache: the cell offsets are found
+    in the first pass, so the stores can be prefetched `PREFETCH_AHEAD` events early."""
+    n = ev.shape[0]
+    height = state.shape[1]
+    width = state.shape[2]
+    plane = np.uint64(height * width if state.shape[0] == 2 else 0)
+    zero = np.uint64(0)
+    flat = state.reshape(-1)
+    values = np.empty(n)
+    offsets = np.empty(n, np.uint64)
+    m = 0
+    for i in range(n):
+        e = ev[i]
+        on_sensor, pix = pixel_offset(e, width, height)
+        if on_sensor:
+            offsets[m] = (plane if e.p != 0 else zero) + pix
+            values[m] = np.float64(e.t - anchor)
+            m += 1
+    for j in range(m):
+        values[j] = exp_simd(values[j] * inv_tau)
+    for j in range(m):
+        if j + PREFETCH_AHEAD < m:
+            prefetch_for_write(flat, offsets[j + PREFETCH_AHEAD])
+        flat[offsets[j]] = values[j]
+    return n - m
+
+
 @numba.njit(cache=True, nogil=True)
 def _rescale_kernel(state, factor, flush) -> None:
     flat = state.reshape(-1)
@@ -98,7 +135,8 @@ def update_decay_state(events: np.ndarray, state: np.ndarray, anchor: int, tau: 
     `state` has one plane); returns `state`. Events must be time-sorted, with
     t - anchor <= `REANCHOR_TAUS` * tau."""
     _check_state(state)
-    if _update_kernel(records(events), state, np.int64(anchor), 1.0 / float(tau)):
+    kernel = _update_kernel_prefetched if state.nbytes > PREFETCH_ABOVE_BYTES else _update_kernel
+    if kernel(records(events), state, np.int64(anchor), 1.0 / float(tau)):
         raise_off_sensor(events, state.shape[2], state.shape[1], "time_surface")
     return state
 

@@ -14,6 +14,8 @@ import numba
 import numpy as np
 
 from evrt.encoders.functional._common import (
+    PREFETCH_ABOVE_BYTES,
+    PREFETCH_AHEAD,
     check_out,
     check_positive,
     prefetch_for_write,
@@ -21,14 +23,7 @@ from evrt.encoders.functional._common import (
     records,
 )
 
-PREFETCH_ABOVE_BYTES = 1 << 20
-"""Grids whose two active time planes (events are time-sorted, so each stretch of events
-adds into two neighbouring bins) exceed this take the prefetching kernel. Measured on the
-benchmark machine (2 MB L2 per core): 1.3-1.5x faster at 1280x720 (7.4 MB per plane pair),
-~1.4x slower at 346x260 (0.7 MB), where the single pass keeps everything in cache."""
-
 _CHUNK = 2048  # events whose grid offsets and weights are computed before they are added
-_AHEAD = 32  # events between a prefetch and the add it prepares
 
 
 @numba.njit(cache=True, nogil=True)
@@ -71,8 +66,10 @@ def _voxel_kernel(ev, t_first, t_last, out) -> int:
 @numba.njit(cache=True, nogil=True)
 def _voxel_kernel_prefetched(ev, t_first, t_last, out) -> int:
     """`_voxel_kernel` for grids far larger than the L2 cache, in two passes per chunk: the
-    offsets and weights first, then the adds, each prefetched `_AHEAD` events early.
-    Same arithmetic, same order of additions: the grids are identical bit for bit."""
+    offsets and weights first, then the adds, each prefetched `PREFETCH_AHEAD` events early.
+    Same arithmetic, same order of additions: the grids are identical bit for bit. Events are
+    time-sorted, so a stretch of them adds into two neighbouring planes: the switch compares
+    those two planes with `PREFETCH_ABOVE_BYTES` (1280x720: 7.4 MB; 346x260: 0.7 MB)."""
     bins = out.shape[0]
     height = out.shape[1]
     width = out.shape[2]
@@ -109,8 +106,8 @@ def _voxel_kernel_prefetched(ev, t_first, t_last, out) -> int:
             w_right[m] = pol * frac if left < last_bin else np.float32(0.0)
             m += 1
         for j in range(m):
-            if j + _AHEAD < m:
-                ahead = offsets[j + _AHEAD]
+            if j + PREFETCH_AHEAD < m:
+                ahead = offsets[j + PREFETCH_AHEAD]
                 prefetch_for_write(flat, ahead)
                 prefetch_for_write(flat, ahead + plane)  # past the end for the last bin: harmless
             k = offsets[j]
