@@ -26,6 +26,31 @@ from evrt.encoders.functional._common import (
 _CHUNK = 2048  # events whose grid offsets and weights are computed before they are added
 
 
+_ON_GRID, _OFF_SENSOR, _OUT_OF_WINDOW = 0, 1, 2
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _place(e, t_first, span, top, fspan, width, height, plane, row):
+    """Where one event goes: (_ON_GRID or why not, flat offset in its left bin, fraction
+    of the way to the next bin, polarity sign). Shared by both kernels, so their grids
+    agree bit for bit."""
+    # one unsigned compare per axis also rejects negative coordinates (see pixel_offset)
+    xi = np.uint32(np.int32(e.x))
+    yi = np.uint32(np.int32(e.y))
+    if xi >= width or yi >= height:
+        return _OFF_SENSOR, np.uint64(0), np.uint64(0), np.float32(0.0), np.float32(0.0)
+    dt = e.t - t_first
+    if dt < 0 or dt > span:  # outside [t_first, t_last]: not this grid's events
+        return _OUT_OF_WINDOW, np.uint64(0), np.uint64(0), np.float32(0.0), np.float32(0.0)
+    # integer product, one rounding: t_last lands exactly on bin B - 1
+    u = np.float64(dt * top) / fspan
+    left = np.uint64(u)
+    # the weights are rounded to float32 once, then added in float32 (as the grid is)
+    frac = np.float32(u - np.float64(left))
+    pol = np.float32(1.0) if e.p != 0 else np.float32(-1.0)
+    return _ON_GRID, left, left * plane + np.uint64(yi) * row + np.uint64(xi), frac, pol
+
+
 @numba.njit(cache=True, nogil=True)
 def _voxel_kernel(ev, t_first, t_last, out) -> int:
     bins = out.shape[0]
@@ -40,23 +65,10 @@ def _voxel_kernel(ev, t_first, t_last, out) -> int:
     fspan = np.float64(span) if span > 0 else 1.0  # span 0: every kept event has dt 0, u = 0
     bad = 0
     for i in range(ev.shape[0]):
-        e = ev[i]
-        # pixel_offset's check, inlined by hand: calling it measured 4-7% slower here
-        xi = np.uint32(np.int32(e.x))
-        yi = np.uint32(np.int32(e.y))
-        if xi >= width or yi >= height:
-            bad += 1
+        where, left, k, frac, pol = _place(ev[i], t_first, span, top, fspan, width, height, plane, row)
+        if where != _ON_GRID:
+            bad += where == _OFF_SENSOR
             continue
-        dt = e.t - t_first
-        if dt < 0 or dt > span:
-            continue  # outside [t_first, t_last]: not this grid's events
-        # integer product, one rounding: t_last lands exactly on bin B - 1
-        u = np.float64(dt * top) / fspan
-        left = np.uint64(u)
-        # the weights are rounded to float32 once, then added in float32 (as the grid is)
-        frac = np.float32(u - np.float64(left))
-        pol = np.float32(1.0) if e.p != 0 else np.float32(-1.0)
-        k = left * plane + np.uint64(yi) * row + np.uint64(xi)
         flat[k] += pol * (np.float32(1.0) - frac)
         if left < last_bin:
             flat[k + plane] += pol * frac
@@ -88,20 +100,12 @@ def _voxel_kernel_prefetched(ev, t_first, t_last, out) -> int:
     for start in range(0, n, _CHUNK):
         m = 0
         for i in range(start, min(start + _CHUNK, n)):
-            e = ev[i]
-            xi = np.uint32(np.int32(e.x))
-            yi = np.uint32(np.int32(e.y))
-            if xi >= width or yi >= height:
-                bad += 1
+            where, left, k, frac, pol = _place(ev[i], t_first, span, top, fspan, width, height,
+                                               plane, row)
+            if where != _ON_GRID:
+                bad += where == _OFF_SENSOR
                 continue
-            dt = e.t - t_first
-            if dt < 0 or dt > span:
-                continue
-            u = np.float64(dt * top) / fspan
-            left = np.uint64(u)
-            frac = np.float32(u - np.float64(left))
-            pol = np.float32(1.0) if e.p != 0 else np.float32(-1.0)
-            offsets[m] = left * plane + np.uint64(yi) * row + np.uint64(xi)
+            offsets[m] = k
             w_left[m] = pol * (np.float32(1.0) - frac)
             w_right[m] = pol * frac if left < last_bin else np.float32(0.0)
             m += 1
