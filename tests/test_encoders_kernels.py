@@ -127,3 +127,34 @@ def test_prefetching_voxel_kernel_equals_the_single_pass_bit_for_bit():
     bad = records(make_events([1, 2, 3], [1, w, 2], [1, 0, 2], [1, 0, 1]))
     with pytest.raises(EventDataError, match=rf"voxel_grid: event 1 at \(x={w}, y=0\)"):
         F.voxel_grid(bad, w, h, 3, 1, 3)
+
+
+@pytest.mark.parametrize("dtype", ["int8", "int16", "int32"])
+def test_prefetching_histogram_equals_the_plain_one(dtype):
+    import importlib
+
+    hg = importlib.import_module("evrt.encoders.functional.histogram")
+    from evrt.encoders.functional._common import PREFETCH_ABOVE_BYTES, count_limit, records
+
+    rng = np.random.default_rng(5)
+    n = 5 * 2048 + 13
+    w, h = 1280, 720
+    x, y, p = rng.integers(0, w, n), rng.integers(0, h, n), rng.integers(0, 2, n)
+    x[1000:1400], y[1000:1400] = 3, 4  # ~200 counts per polarity on one cell: int8 saturates
+    x[17], y[23] = -1, h  # off the sensor: counted as bad, the rest still added
+    ev = records(make_events(np.arange(n), x, y, p))
+    good = np.ones(n, bool)
+    good[[17, 23]] = False
+    counts = np.zeros((2, h, w), np.int64)
+    np.add.at(counts, (p[good], y[good], x[good]), 1)
+    top = count_limit(np.dtype(dtype))
+    expected = np.minimum(counts, top)
+    assert counts[:, 4, 3].min() > 127  # the saturating cell is exercised for int8
+    plain = np.zeros((2, h, w), dtype)
+    fetched = np.zeros((2, h, w), dtype)
+    assert hg._histogram_kernel(ev, top, plain) == 2
+    assert hg._histogram_kernel_prefetched(ev, top, fetched) == 2
+    np.testing.assert_array_equal(plain, expected)
+    np.testing.assert_array_equal(fetched, expected)
+    if fetched.nbytes > PREFETCH_ABOVE_BYTES:  # int16 and int32 frames: histogram() takes this kernel
+        np.testing.assert_array_equal(F.histogram(ev[good], w, h, dtype=dtype), expected)

@@ -49,6 +49,14 @@ def pixel_offset(e, width, height):
     return True, np.uint64(yi) * np.uint64(width) + np.uint64(xi)
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def polarity_cell(e, width, height, on_plane):
+    """(on the sensor?, flat offset of the event's cell) in a (planes, H, W) array whose ON
+    plane starts at `on_plane` (H * W with one plane per polarity; 0 with both merged)."""
+    on_sensor, pix = pixel_offset(e, width, height)
+    return on_sensor, (on_plane if e.p != 0 else np.uint64(0)) + pix
+
+
 PREFETCH_ABOVE_BYTES = 2 << 20
 """Kernels that scatter into a grid or state larger than this (the L2 cache per core on the
 benchmark machine) take their prefetching variant: measured 1.3-1.5x faster with 7-15 MB

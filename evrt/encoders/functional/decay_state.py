@@ -28,7 +28,7 @@ from evrt.encoders.functional._common import (
     PREFETCH_ABOVE_BYTES,
     PREFETCH_AHEAD,
     check_out,
-    pixel_offset,
+    polarity_cell,
     prefetch_for_write,
     raise_off_sensor,
     records,
@@ -62,19 +62,15 @@ def _update_kernel(ev, state, anchor, inv_tau) -> int:
         values[i] = np.float64(ev[i].t - anchor)
     for i in range(n):
         values[i] = exp_simd(values[i] * inv_tau)
-    height = state.shape[1]
-    width = state.shape[2]
-    plane = np.uint64(height * width if state.shape[0] == 2 else 0)  # one plane: merged
-    zero = np.uint64(0)
+    on_plane = np.uint64(state.shape[1] * state.shape[2] if state.shape[0] == 2 else 0)
     flat = state.reshape(-1)
     bad = 0
     for i in range(n):
-        e = ev[i]
-        on_sensor, pix = pixel_offset(e, width, height)
+        on_sensor, k = polarity_cell(ev[i], state.shape[2], state.shape[1], on_plane)
         if not on_sensor:
             bad += 1
             continue
-        flat[(plane if e.p != 0 else zero) + pix] = values[i]  # time-sorted: latest wins
+        flat[k] = values[i]  # time-sorted: the latest wins
     return bad
 
 
@@ -83,19 +79,16 @@ def _update_kernel_prefetched(ev, state, anchor, inv_tau) -> int:
     """`_update_kernel` for states far larger than the L2 cache: the cell offsets are found
     in the first pass, so the stores can be prefetched `PREFETCH_AHEAD` events early."""
     n = ev.shape[0]
-    height = state.shape[1]
-    width = state.shape[2]
-    plane = np.uint64(height * width if state.shape[0] == 2 else 0)
-    zero = np.uint64(0)
+    on_plane = np.uint64(state.shape[1] * state.shape[2] if state.shape[0] == 2 else 0)
     flat = state.reshape(-1)
     values = np.empty(n)
     offsets = np.empty(n, np.uint64)
     m = 0
     for i in range(n):
         e = ev[i]
-        on_sensor, pix = pixel_offset(e, width, height)
+        on_sensor, k = polarity_cell(e, state.shape[2], state.shape[1], on_plane)
         if on_sensor:
-            offsets[m] = (plane if e.p != 0 else zero) + pix
+            offsets[m] = k
             values[m] = np.float64(e.t - anchor)
             m += 1
     for j in range(m):

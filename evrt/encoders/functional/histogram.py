@@ -6,12 +6,17 @@ import numba
 import numpy as np
 
 from evrt.encoders.functional._common import (
+    PREFETCH_ABOVE_BYTES,
+    PREFETCH_AHEAD,
     check_out,
     count_limit,
-    pixel_offset,
+    polarity_cell,
+    prefetch_for_write,
     raise_off_sensor,
     records,
 )
+
+_CHUNK = 2048  # events whose cells are found before they are counted (prefetching kernel)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -19,22 +24,45 @@ def _histogram_kernel(ev, top, out) -> int:
     """Add one count per event at out[p>0, y, x], never past `top` (the dtype's largest
     value: integer counts saturate instead of wrapping); returns how many events were off
     the sensor."""
-    height = out.shape[1]
-    width = out.shape[2]
-    plane = np.uint64(height * width)
-    zero = np.uint64(0)
+    on_plane = np.uint64(out.shape[1] * out.shape[2])
     flat = out.reshape(-1)
     bad = 0
     for i in range(ev.shape[0]):
-        e = ev[i]
-        on_sensor, pix = pixel_offset(e, width, height)
+        on_sensor, k = polarity_cell(ev[i], out.shape[2], out.shape[1], on_plane)
         if not on_sensor:
             bad += 1
             continue
-        k = (plane if e.p != 0 else zero) + pix
         v = flat[k]
         if v < top:
             flat[k] = v + 1
+    return bad
+
+
+@numba.njit(cache=True, nogil=True)
+def _histogram_kernel_prefetched(ev, top, out) -> int:
+    """`_histogram_kernel` for frames larger than the L2 cache: per chunk, the cells first,
+    then the counts, each cell prefetched `PREFETCH_AHEAD` events before its count."""
+    on_plane = np.uint64(out.shape[1] * out.shape[2])
+    flat = out.reshape(-1)
+    cells = np.empty(_CHUNK, np.uint64)
+    bad = 0
+    n = ev.shape[0]
+    for start in range(0, n, _CHUNK):
+        m = 0
+        for i in range(start, min(start + _CHUNK, n)):
+            on_sensor, k = polarity_cell(ev[i], out.shape[2], out.shape[1], on_plane)
+            if not on_sensor:
+                bad += 1
+                continue
+            cells[m] = k
+            m += 1
+        for j in range(m):
+            if j + PREFETCH_AHEAD < m:
+                prefetch_for_write(flat, cells[j + PREFETCH_AHEAD])
+            k = cells[j]
+            v = flat[k]
+            if v < top:
+                flat[k] = v + 1
     return bad
 
 
@@ -55,6 +83,7 @@ def histogram(
     if out is None:
         out = np.zeros((2, height, width), dtype=dtype)
     check_out(out, (2, height, width), "histogram")
-    if _histogram_kernel(records(events), count_limit(out.dtype), out):
+    kernel = _histogram_kernel_prefetched if out.nbytes > PREFETCH_ABOVE_BYTES else _histogram_kernel
+    if kernel(records(events), count_limit(out.dtype), out):
         raise_off_sensor(events, width, height, "histogram")
     return out

@@ -25,7 +25,7 @@ from numba.extending import intrinsic
 from evrt.encoders.functional._common import (
     NEVER,
     check_out,
-    pixel_offset,
+    polarity_cell,
     raise_off_sensor,
     records,
 )
@@ -50,21 +50,18 @@ def new_time_state(width: int, height: int, polarities: int = 2) -> np.ndarray:
 
 @numba.njit(cache=True, nogil=True)
 def _update_kernel(ev, last) -> int:
-    height = last.shape[1]
-    width = last.shape[2]
-    plane = np.uint64(height * width if last.shape[0] == 2 else 0)  # one plane: merged
-    zero = np.uint64(0)
+    on_plane = np.uint64(last.shape[1] * last.shape[2] if last.shape[0] == 2 else 0)  # 1: merged
     flat = last.reshape(-1)
     bad = 0
     for i in range(ev.shape[0]):
         e = ev[i]
-        on_sensor, pix = pixel_offset(e, width, height)
+        on_sensor, k = polarity_cell(e, last.shape[2], last.shape[1], on_plane)
         if not on_sensor:
             bad += 1
             continue
         # events are time-sorted, so a plain store keeps the latest (and re-applying a
         # sorted run that was already applied leaves the state unchanged)
-        flat[(plane if e.p != 0 else zero) + pix] = e.t
+        flat[k] = e.t
     return bad
 
 
