@@ -158,3 +158,28 @@ def test_prefetching_histogram_equals_the_plain_one(dtype):
     np.testing.assert_array_equal(fetched, expected)
     if fetched.nbytes > PREFETCH_ABOVE_BYTES:  # int16 and int32 frames: histogram() takes this kernel
         np.testing.assert_array_equal(F.histogram(ev[good], w, h, dtype=dtype), expected)
+
+
+@pytest.mark.parametrize("polarities", [1, 2])
+def test_prefetching_time_state_update_equals_the_plain_one(polarities):
+    import importlib
+
+    ts = importlib.import_module("evrt.encoders.functional.time_surface")
+    from evrt.encoders.functional._common import PREFETCH_ABOVE_BYTES, records
+
+    rng = np.random.default_rng(9)
+    n = 3 * 2048 + 5
+    w, h = 1280, 720
+    x, y = rng.integers(0, w, n), rng.integers(0, h, n)
+    x[50:90], y[50:90] = 7, 8  # one cell hit 40 times: the last time must win
+    x[11] = w  # off the sensor
+    ev = records(make_events(np.sort(rng.integers(0, 10**6, n)), x, y, rng.integers(0, 2, n)))
+    plain = F.new_time_state(w, h, polarities)
+    fetched = F.new_time_state(w, h, polarities)
+    assert fetched.nbytes > PREFETCH_ABOVE_BYTES  # update_time_state takes the prefetching kernel
+    assert ts._update_kernel(ev, plain) == 1
+    assert ts._update_kernel_prefetched(ev, fetched) == 1
+    np.testing.assert_array_equal(plain, fetched)
+    assert np.count_nonzero(fetched != NEVER) > n // 2
+    last_on_cell = np.flatnonzero((x == 7) & (y == 8))[-1]
+    assert fetched[:, 8, 7].max() == ev[last_on_cell]["t"]

@@ -66,6 +66,10 @@ without the extra pass the prefetch needs."""
 PREFETCH_AHEAD = 32
 """Events between a prefetch and the store it prepares (16, 32 and 64 measured alike)."""
 
+PREFETCH_CHUNK = 2048
+"""Events whose cells a prefetching kernel finds before it stores or adds into them: small
+enough for the per-chunk buffers to stay in L1/L2 however long the input."""
+
 
 @intrinsic
 def prefetch_for_write(typingctx, array, index):
@@ -88,6 +92,16 @@ def prefetch_for_write(typingctx, array, index):
         return context.get_dummy_value()
 
     return types.none(array, index), codegen
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def store_prefetched(flat, offsets, values, m) -> None:
+    """flat[offsets[j]] = values[j] for j < m, in order (the last store to a cell wins), each
+    store's line prefetched `PREFETCH_AHEAD` stores early."""
+    for j in range(m):
+        if j + PREFETCH_AHEAD < m:
+            prefetch_for_write(flat, offsets[j + PREFETCH_AHEAD])
+        flat[offsets[j]] = values[j]
 
 
 def raise_off_sensor(events: np.ndarray, width: int, height: int, where: str) -> None:

@@ -26,12 +26,12 @@ import numpy as np
 
 from evrt.encoders.functional._common import (
     PREFETCH_ABOVE_BYTES,
-    PREFETCH_AHEAD,
+    PREFETCH_CHUNK,
     check_out,
     polarity_cell,
-    prefetch_for_write,
     raise_off_sensor,
     records,
+    store_prefetched,
 )
 from evrt.encoders.functional.time_surface import check_polarities, exp_simd
 from evrt.errors import ConfigError
@@ -76,28 +76,29 @@ def _update_kernel(ev, state, anchor, inv_tau) -> int:
 
 @numba.njit(cache=True, nogil=True, fastmath={"contract"})
 def _update_kernel_prefetched(ev, state, anchor, inv_tau) -> int:
-    """`_update_kernel` for states far larger than the L2 cache: the cell offsets are found
-    in the first pass, so the stores can be prefetched `PREFETCH_AHEAD` events early."""
+    """`_update_kernel` for states far larger than the L2 cache: per chunk of events, the
+    cells and values first, then the stores, prefetched (`store_prefetched`)."""
     n = ev.shape[0]
     on_plane = np.uint64(state.shape[1] * state.shape[2] if state.shape[0] == 2 else 0)
     flat = state.reshape(-1)
-    values = np.empty(n)
-    offsets = np.empty(n, np.uint64)
-    m = 0
-    for i in range(n):
-        e = ev[i]
-        on_sensor, k = polarity_cell(e, state.shape[2], state.shape[1], on_plane)
-        if on_sensor:
-            offsets[m] = k
+    cells = np.empty(PREFETCH_CHUNK, np.uint64)
+    values = np.empty(PREFETCH_CHUNK)
+    bad = 0
+    for start in range(0, n, PREFETCH_CHUNK):
+        m = 0
+        for i in range(start, min(start + PREFETCH_CHUNK, n)):
+            e = ev[i]
+            on_sensor, k = polarity_cell(e, state.shape[2], state.shape[1], on_plane)
+            if not on_sensor:
+                bad += 1
+                continue
+            cells[m] = k
             values[m] = np.float64(e.t - anchor)
             m += 1
-    for j in range(m):
-        values[j] = exp_simd(values[j] * inv_tau)
-    for j in range(m):
-        if j + PREFETCH_AHEAD < m:
-            prefetch_for_write(flat, offsets[j + PREFETCH_AHEAD])
-        flat[offsets[j]] = values[j]
-    return n - m
+        for j in range(m):
+            values[j] = exp_simd(values[j] * inv_tau)
+        store_prefetched(flat, cells, values, m)
+    return bad
 
 
 @numba.njit(cache=True, nogil=True)

@@ -8,6 +8,7 @@ import numpy as np
 from evrt.encoders.functional._common import (
     PREFETCH_ABOVE_BYTES,
     PREFETCH_AHEAD,
+    PREFETCH_CHUNK,
     check_out,
     count_limit,
     polarity_cell,
@@ -15,8 +16,6 @@ from evrt.encoders.functional._common import (
     raise_off_sensor,
     records,
 )
-
-_CHUNK = 2048  # events whose cells are found before they are counted (prefetching kernel)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -44,12 +43,12 @@ def _histogram_kernel_prefetched(ev, top, out) -> int:
     then the counts, each cell prefetched `PREFETCH_AHEAD` events before its count."""
     on_plane = np.uint64(out.shape[1] * out.shape[2])
     flat = out.reshape(-1)
-    cells = np.empty(_CHUNK, np.uint64)
+    cells = np.empty(PREFETCH_CHUNK, np.uint64)
     bad = 0
     n = ev.shape[0]
-    for start in range(0, n, _CHUNK):
+    for start in range(0, n, PREFETCH_CHUNK):
         m = 0
-        for i in range(start, min(start + _CHUNK, n)):
+        for i in range(start, min(start + PREFETCH_CHUNK, n)):
             on_sensor, k = polarity_cell(ev[i], out.shape[2], out.shape[1], on_plane)
             if not on_sensor:
                 bad += 1

@@ -24,10 +24,13 @@ from numba.extending import intrinsic
 
 from evrt.encoders.functional._common import (
     NEVER,
+    PREFETCH_ABOVE_BYTES,
+    PREFETCH_CHUNK,
     check_out,
     polarity_cell,
     raise_off_sensor,
     records,
+    store_prefetched,
 )
 from evrt.errors import ConfigError
 
@@ -62,6 +65,31 @@ def _update_kernel(ev, last) -> int:
         # events are time-sorted, so a plain store keeps the latest (and re-applying a
         # sorted run that was already applied leaves the state unchanged)
         flat[k] = e.t
+    return bad
+
+
+@numba.njit(cache=True, nogil=True)
+def _update_kernel_prefetched(ev, last) -> int:
+    """`_update_kernel` for states far larger than the L2 cache: per chunk of events, the
+    cells and times first, then the stores, prefetched (`store_prefetched`)."""
+    n = ev.shape[0]
+    on_plane = np.uint64(last.shape[1] * last.shape[2] if last.shape[0] == 2 else 0)
+    flat = last.reshape(-1)
+    cells = np.empty(PREFETCH_CHUNK, np.uint64)
+    times = np.empty(PREFETCH_CHUNK, np.int64)
+    bad = 0
+    for start in range(0, n, PREFETCH_CHUNK):
+        m = 0
+        for i in range(start, min(start + PREFETCH_CHUNK, n)):
+            e = ev[i]
+            on_sensor, k = polarity_cell(e, last.shape[2], last.shape[1], on_plane)
+            if not on_sensor:
+                bad += 1
+                continue
+            cells[m] = k
+            times[m] = e.t
+            m += 1
+        store_prefetched(flat, cells, times, m)
     return bad
 
 
@@ -129,7 +157,8 @@ def update_time_state(events: np.ndarray, state: np.ndarray) -> np.ndarray:
             or not state.flags.c_contiguous):
         raise ConfigError("time state must be a C-contiguous int64 array shaped (1 or 2, H, W) "
                           f"(see new_time_state), got {state.dtype} {state.shape}")
-    if _update_kernel(records(events), state):
+    kernel = _update_kernel_prefetched if state.nbytes > PREFETCH_ABOVE_BYTES else _update_kernel
+    if kernel(records(events), state):
         raise_off_sensor(events, state.shape[2], state.shape[1], "time_surface")
     return state
 

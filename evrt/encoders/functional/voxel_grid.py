@@ -16,15 +16,13 @@ import numpy as np
 from evrt.encoders.functional._common import (
     PREFETCH_ABOVE_BYTES,
     PREFETCH_AHEAD,
+    PREFETCH_CHUNK,
     check_out,
     check_positive,
     prefetch_for_write,
     raise_off_sensor,
     records,
 )
-
-_CHUNK = 2048  # events whose grid offsets and weights are computed before they are added
-
 
 _ON_GRID, _OFF_SENSOR, _OUT_OF_WINDOW = 0, 1, 2
 
@@ -92,14 +90,14 @@ def _voxel_kernel_prefetched(ev, t_first, t_last, out) -> int:
     top = bins - 1
     last_bin = np.uint64(top)
     fspan = np.float64(span) if span > 0 else 1.0
-    offsets = np.empty(_CHUNK, np.uint64)
-    w_left = np.empty(_CHUNK, np.float32)
-    w_right = np.empty(_CHUNK, np.float32)  # 0 when the event sits in the last bin
+    offsets = np.empty(PREFETCH_CHUNK, np.uint64)
+    w_left = np.empty(PREFETCH_CHUNK, np.float32)
+    w_right = np.empty(PREFETCH_CHUNK, np.float32)  # 0 when the event sits in the last bin
     bad = 0
     n = ev.shape[0]
-    for start in range(0, n, _CHUNK):
+    for start in range(0, n, PREFETCH_CHUNK):
         m = 0
-        for i in range(start, min(start + _CHUNK, n)):
+        for i in range(start, min(start + PREFETCH_CHUNK, n)):
             where, left, k, frac, pol = _place(ev[i], t_first, span, top, fspan, width, height,
                                                plane, row)
             if where != _ON_GRID:
