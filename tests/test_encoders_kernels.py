@@ -183,3 +183,30 @@ def test_prefetching_time_state_update_equals_the_plain_one(polarities):
     assert np.count_nonzero(fetched != NEVER) > n // 2
     last_on_cell = np.flatnonzero((x == 7) & (y == 8))[-1]
     assert fetched[:, 8, 7].max() == ev[last_on_cell]["t"]
+
+
+def test_event_image_paints_each_pixels_last_polarity_and_keeps_what_it_does_not_touch():
+    from evrt.encoders.functional.display import OFF_COLOUR, ON_COLOUR
+    from evrt.errors import ConfigError
+
+    rng = np.random.default_rng(4)
+    n, w, h = 20_000, 64, 48
+    x, y, p = rng.integers(0, w, n), rng.integers(0, h, n), rng.integers(0, 2, n)
+    ev = make_events(np.arange(n), x, y, p)
+    want = np.full((h, w, 3), F.BACKGROUND, np.uint8)
+    last = np.full((h, w), -1)
+    last[y, x] = p  # numpy assigns in order: the last event of each pixel stays
+    want[last == 1] = ON_COLOUR
+    want[last == 0] = OFF_COLOUR
+    assert (last == -1).sum() > 0 and (last == 0).sum() > 100 and (last == 1).sum() > 100
+    np.testing.assert_array_equal(F.event_image(ev, w, h), want)
+    # painted in pieces into one image: the same; pixels no event touches keep their colour
+    out = np.full((h, w, 3), 7, np.uint8)
+    for piece in np.array_split(ev, 9):
+        F.event_image(piece, w, h, out=out)
+    np.testing.assert_array_equal(out[last >= 0], want[last >= 0])
+    assert (out[last == -1] == 7).all()
+    marks = F.mark_polarities(ev, w, h)
+    assert set(np.unique(marks)) == {0, 1, 2}
+    with pytest.raises(ConfigError, match="background"):
+        F.colour_marks(marks, None, background=None)

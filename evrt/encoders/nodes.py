@@ -17,7 +17,7 @@ from evrt.encoders import functional as F
 from evrt.encoders.buffers import BufferRing
 from evrt.encoders.functional._common import count_limit
 from evrt.encoders.functional.decay_state import REANCHOR_TAUS
-from evrt.encoders.functional.display import fill_background
+from evrt.encoders.functional.display import NO_EVENT
 from evrt.encoders.functional.time_surface import check_polarities
 from evrt.encoders.windowing import Window, make_windower
 from evrt.errors import ConfigError, EventDataError
@@ -253,10 +253,14 @@ class EventImageEncoder(EncoderNode):
     def output_dtype(self) -> np.dtype:
         return np.dtype(np.uint8)
 
+    def start(self, geometry: Geometry) -> None:
+        self.marks = np.zeros((geometry.height, geometry.width), np.uint8)
+
     def encode(self, window: Window) -> Frame:
         g = self.geometry
-        image = fill_background(self.ring.take(None))
+        self.marks.fill(NO_EVENT)
         for part in window.parts:
-            F.event_image(part, g.width, g.height, out=image)
+            F.mark_polarities(part, g.width, g.height, self.marks)
+        image = F.colour_marks(self.marks, self.ring.take(None))
         return Frame(image, self.stream, window.t_start, window.t_end,
                      {"encoder": self.kind, "events": window.count, "window": window.index})

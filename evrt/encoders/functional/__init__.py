@@ -11,7 +11,7 @@ from evrt.encoders.functional.decay_state import (
     sample_decay_state,
     update_decay_state,
 )
-from evrt.encoders.functional.display import BACKGROUND, event_image
+from evrt.encoders.functional.display import BACKGROUND, colour_marks, event_image, mark_polarities
 from evrt.encoders.functional.histogram import histogram
 from evrt.encoders.functional.spike_tensor import cumulate_bins, cumulative_stack, spike_tensor
 from evrt.encoders.functional.time_surface import (
@@ -25,10 +25,12 @@ from evrt.encoders.functional.voxel_grid import normalize_voxel_grid, voxel_grid
 __all__ = [
     "BACKGROUND",
     "NEVER",
+    "colour_marks",
     "cumulate_bins",
     "cumulative_stack",
     "event_image",
     "histogram",
+    "mark_polarities",
     "new_decay_state",
     "new_time_state",
     "normalize_voxel_grid",
