@@ -95,6 +95,24 @@ def prefetch_for_write(typingctx, array, index):
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
+def chunk_cells(ev, start, stop, width, height, on_plane, cells, times):
+    """The on-sensor events of ev[start:stop]: their cells (see `polarity_cell`) and times
+    packed into `cells[:m]`, `times[:m]`; returns (m, events off the sensor)."""
+    m = 0
+    bad = 0
+    for i in range(start, stop):
+        e = ev[i]
+        on_sensor, k = polarity_cell(e, width, height, on_plane)
+        if not on_sensor:
+            bad += 1
+            continue
+        cells[m] = k
+        times[m] = e.t
+        m += 1
+    return m, bad
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
 def store_prefetched(flat, offsets, values, m) -> None:
     """flat[offsets[j]] = values[j] for j < m, in order (the last store to a cell wins), each
     store's line prefetched `PREFETCH_AHEAD` stores early."""

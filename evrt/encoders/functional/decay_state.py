@@ -28,6 +28,7 @@ from evrt.encoders.functional._common import (
     PREFETCH_ABOVE_BYTES,
     PREFETCH_CHUNK,
     check_out,
+    chunk_cells,
     polarity_cell,
     raise_off_sensor,
     records,
@@ -82,21 +83,15 @@ def _update_kernel_prefetched(ev, state, anchor, inv_tau) -> int:
     on_plane = np.uint64(state.shape[1] * state.shape[2] if state.shape[0] == 2 else 0)
     flat = state.reshape(-1)
     cells = np.empty(PREFETCH_CHUNK, np.uint64)
+    times = np.empty(PREFETCH_CHUNK, np.int64)
     values = np.empty(PREFETCH_CHUNK)
     bad = 0
     for start in range(0, n, PREFETCH_CHUNK):
-        m = 0
-        for i in range(start, min(start + PREFETCH_CHUNK, n)):
-            e = ev[i]
-            on_sensor, k = polarity_cell(e, state.shape[2], state.shape[1], on_plane)
-            if not on_sensor:
-                bad += 1
-                continue
-            cells[m] = k
-            values[m] = np.float64(e.t - anchor)
-            m += 1
-        for j in range(m):
-            values[j] = exp_simd(values[j] * inv_tau)
+        m, off_sensor = chunk_cells(ev, start, min(start + PREFETCH_CHUNK, n), state.shape[2],
+                                    state.shape[1], on_plane, cells, times)
+        bad += off_sensor
+        for j in range(m):  # contiguous times: this loop vectorises
+            values[j] = exp_simd(np.float64(times[j] - anchor) * inv_tau)
         store_prefetched(flat, cells, values, m)
     return bad
 

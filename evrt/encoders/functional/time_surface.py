@@ -27,6 +27,7 @@ from evrt.encoders.functional._common import (
     PREFETCH_ABOVE_BYTES,
     PREFETCH_CHUNK,
     check_out,
+    chunk_cells,
     polarity_cell,
     raise_off_sensor,
     records,
@@ -79,16 +80,9 @@ def _update_kernel_prefetched(ev, last) -> int:
     times = np.empty(PREFETCH_CHUNK, np.int64)
     bad = 0
     for start in range(0, n, PREFETCH_CHUNK):
-        m = 0
-        for i in range(start, min(start + PREFETCH_CHUNK, n)):
-            e = ev[i]
-            on_sensor, k = polarity_cell(e, last.shape[2], last.shape[1], on_plane)
-            if not on_sensor:
-                bad += 1
-                continue
-            cells[m] = k
-            times[m] = e.t
-            m += 1
+        m, off_sensor = chunk_cells(ev, start, min(start + PREFETCH_CHUNK, n), last.shape[2],
+                                    last.shape[1], on_plane, cells, times)
+        bad += off_sensor
         store_prefetched(flat, cells, times, m)
     return bad
 
