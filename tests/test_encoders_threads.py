@@ -55,3 +55,36 @@ def test_two_threads_give_the_same_frames_as_one():
         t.join()
     for a, b in zip(want, got, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_warm_loads_every_kernel_before_the_first_window():
+    """In a fresh interpreter, the encoders' and filters' `warm()` alone must leave no kernel
+    to compile or load later (a large sensor's prefetching variants included), for read-only
+    events too."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import importlib, pkgutil, numba\n"
+        "from numba import types\n"
+        "import evrt.encoders.functional as EF, evrt.filters.functional as FF\n"
+        "EF.warm()\n"
+        "FF.warm()\n"
+        "for package in (EF, FF):\n"
+        "  for info in pkgutil.iter_modules(package.__path__):\n"
+        "    m = importlib.import_module(f'{package.__name__}.{info.name}')\n"
+        "    for name, obj in vars(m).items():\n"
+        "        if (isinstance(obj, numba.core.registry.CPUDispatcher) and obj.__module__ == m.__name__\n"
+        "                and obj.targetoptions.get('inline') != 'always'):  # helpers live inlined\n"
+        "            events = [s[0] for s in obj.signatures if isinstance(s[0], types.Array)\n"
+        "                      and isinstance(s[0].dtype, types.Record)]\n"
+        "            print(m.__name__ + '.' + name, len(obj.signatures), bool(events),\n"
+        "                  any(e.mutable for e in events), any(not e.mutable for e in events))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    rows = [line.split() for line in out.splitlines()]
+    assert len(rows) >= 20
+    for name, count, takes_events, writable, read_only in rows:
+        assert int(count) >= 1, f"{name} is not warmed"
+        if takes_events == "True":
+            assert writable == read_only == "True", f"{name} is not warmed for writable and read-only events"

@@ -54,12 +54,28 @@ def warm() -> None:
     global _warmed
     if _warmed:
         return
+    from importlib import import_module
+
     import numpy as np
 
     from evrt.events import EVENT_DTYPE
 
-    for events in (np.zeros(1, EVENT_DTYPE), np.zeros(1, EVENT_DTYPE)):
-        histogram(events, 1, 1)
+    # modules by name: the package's attributes of the same names are the functions
+    histogram_module = import_module(f"{__name__}.histogram")
+    voxel_module = import_module(f"{__name__}.voxel_grid")
+    time_module = import_module(f"{__name__}.time_surface")
+    decay_module = import_module(f"{__name__}.decay_state")
+
+    read_only = np.zeros(1, EVENT_DTYPE)
+    read_only.flags.writeable = False  # how arrays arrive over ZeroMQ
+    for events in (np.zeros(1, EVENT_DTYPE), read_only):
+        for dtype in (np.int32, np.int16):  # the function's and the node's default counts
+            counts = histogram(events, 1, 1, dtype=dtype)
+            # the variants that large sensors take (PREFETCH_ABOVE_BYTES), warmed on tiny arrays
+            histogram_module._histogram_kernel_prefetched(events, 1, counts)
+        voxel_module._voxel_kernel_prefetched(events, 0, 1, np.zeros((2, 1, 1), np.float32))
+        time_module._update_kernel_prefetched(events, new_time_state(1, 1))
+        decay_module._update_kernel_prefetched(events, new_decay_state(1, 1), 0, 1.0)
         voxel_grid(events, 1, 1, 2, 0, 1, normalize=True)
         sample_time_surface(update_time_state(events, new_time_state(1, 1)), 1, 1.0)
         decay = rescale_decay_state(update_decay_state(events, new_decay_state(1, 1), 1, 1.0), 1, 1.0)
@@ -67,5 +83,4 @@ def warm() -> None:
         cumulative_stack(events, 1, 1, 2, 0, 2, binary=True)
         cumulative_stack(events, 1, 1, 2, 0, 2, binary=False, dtype=np.int32)
         event_image(events, 1, 1)
-        events.flags.writeable = False  # second round: the read-only specialisations
     _warmed = True

@@ -35,13 +35,15 @@ def warm() -> None:
 
     from evrt.events import EVENT_DTYPE
 
-    for events in (np.zeros(2, EVENT_DTYPE), np.zeros(2, EVENT_DTYPE)):
+    read_only = np.zeros(2, EVENT_DTYPE)
+    read_only.flags.writeable = False  # how arrays arrive over ZeroMQ
+    for events in (np.zeros(2, EVENT_DTYPE), read_only):
         select(events, background_activity(events, new_pixel_times(1, 1), 1, 8))
+        select(events, np.ones(events.shape[0], bool))  # the copy loop runs only if one is kept
         refractory_period(events, new_pixel_times(1, 1), 1)
         hot_pixels(events, HotPixelState(1, 1, 0, 0))
         roi(events, 0, 0, 1, 1)
         polarity(events, True)
         downsample(events, 2)
         orient(events, 1, 1, True, True, 1)
-        events.flags.writeable = False
     _warmed = True
