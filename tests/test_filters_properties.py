@@ -140,3 +140,22 @@ def test_non_event_messages_pass_through_filters():
 
     msg = TensorMsg(np.zeros(3))
     assert RefractoryFilter().process(msg) == (msg,)
+
+
+@pytest.mark.parametrize("x, y", [(-1, 0), (0, -1), (-32768, 2), (2, -32768), (4, 0), (0, 4), (32767, 32767)])
+def test_noise_filters_reject_any_coordinate_off_the_sensor(x, y):
+    """One unsigned compare per axis must reject negative coordinates too."""
+    w = h = 4
+    ev = make_events([1, 2, 3], [1, x, 2], [1, y, 2], [1, 0, 1])
+    calls = [
+        ("background_activity", lambda: F.background_activity(ev, F.new_pixel_times(w, h), 10)),
+        ("refractory_period", lambda: F.refractory_period(ev, F.new_pixel_times(w, h), 10)),
+        ("hot_pixels", lambda: F.hot_pixels(ev, F.HotPixelState(w, h, 0, 0))),
+    ]
+    for name, call in calls:
+        with pytest.raises(EventDataError, match=rf"{name}: event 1 at \(x={x}, y={y}\) is outside the 4x4"):
+            call()
+    last = F.new_pixel_times(w, h)  # the in-range events were still recorded before the error
+    with pytest.raises(EventDataError):
+        F.refractory_period(ev, last, 10)
+    assert last[1, 1] == 1 and last[2, 2] == 3 and (last != E.NEVER).sum() == 2

@@ -50,6 +50,16 @@ def pixel_offset(e, width, height):
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
+def pixel_xy(e, width, height):
+    """(on the sensor?, x, y) of one event record, x and y as uint64 for 2-D indexing: the
+    same unsigned compare per axis as `pixel_offset`, for kernels that index (H, W) arrays
+    (which may be non-contiguous, so a flat offset would not do)."""
+    xi = np.uint32(np.int32(e.x))
+    yi = np.uint32(np.int32(e.y))
+    return xi < width and yi < height, np.uint64(xi), np.uint64(yi)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
 def polarity_cell(e, width, height, on_plane):
     """(on the sensor?, flat offset of the event's cell) in a (planes, H, W) array whose ON
     plane starts at `on_plane` (H * W with one plane per polarity; 0 with both merged)."""

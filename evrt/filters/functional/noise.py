@@ -12,7 +12,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from evrt.encoders.functional._common import NEVER, raise_off_sensor, records
+from evrt.encoders.functional._common import NEVER, pixel_xy, raise_off_sensor, records
 
 
 def new_pixel_times(width: int, height: int) -> np.ndarray:
@@ -27,6 +27,8 @@ def _background_activity_kernel(ev, last, duration, eight, keep) -> int:
     bad = 0
     for i in range(ev.shape[0]):
         e = ev[i]
+        # signed coordinates (the neighbours below step to -1); pixel_xy's unsigned form
+        # measured 3-6% slower here
         xi = np.int64(e.x)
         yi = np.int64(e.y)
         if xi < 0 or xi >= width or yi < 0 or yi >= height:
@@ -83,9 +85,8 @@ def _refractory_kernel(ev, last, period, keep) -> int:
     bad = 0
     for i in range(ev.shape[0]):
         e = ev[i]
-        xi = e.x
-        yi = e.y
-        if xi < 0 or xi >= width or yi < 0 or yi >= height:
+        on_sensor, xi, yi = pixel_xy(e, width, height)
+        if not on_sensor:
             bad += 1
             keep[i] = False
             continue
@@ -114,9 +115,8 @@ def _hot_pixel_kernel(ev, counts, hot, learn_end, threshold, decided, keep) -> i
     bad = 0
     for i in range(ev.shape[0]):
         e = ev[i]
-        xi = e.x
-        yi = e.y
-        if xi < 0 or xi >= width or yi < 0 or yi >= height:
+        on_sensor, xi, yi = pixel_xy(e, width, height)
+        if not on_sensor:
             bad += 1
             keep[i] = False
             continue
