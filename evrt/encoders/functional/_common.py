@@ -40,8 +40,7 @@ def pixel_offset(e, width, height):
 
     One unsigned compare per axis also rejects negative coordinates, and kernels that build
     flat indices from unsigned offsets skip the negative-index wraparound code numba adds
-    to signed ones (about 20% of the voxel-grid kernel, whose `_place` does the same check
-    next to its time arithmetic)."""
+    to signed ones (about 20% of the voxel-grid kernel)."""
     xi = np.uint32(np.int32(e.x))
     yi = np.uint32(np.int32(e.y))
     if xi >= width or yi >= height:

@@ -19,6 +19,7 @@ from evrt.encoders.functional._common import (
     PREFETCH_CHUNK,
     check_out,
     check_positive,
+    pixel_offset,
     prefetch_for_write,
     raise_off_sensor,
     records,
@@ -28,14 +29,12 @@ _ON_GRID, _OFF_SENSOR, _OUT_OF_WINDOW = 0, 1, 2
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _place(e, t_first, span, top, fspan, width, height, plane, row):
+def _place(e, t_first, span, top, fspan, width, height, plane):
     """Where one event goes: (_ON_GRID or why not, flat offset in its left bin, fraction
     of the way to the next bin, polarity sign). Shared by both kernels, so their grids
     agree bit for bit."""
-    # one unsigned compare per axis also rejects negative coordinates (see pixel_offset)
-    xi = np.uint32(np.int32(e.x))
-    yi = np.uint32(np.int32(e.y))
-    if xi >= width or yi >= height:
+    on_sensor, pix = pixel_offset(e, width, height)
+    if not on_sensor:
         return _OFF_SENSOR, np.uint64(0), np.uint64(0), np.float32(0.0), np.float32(0.0)
     dt = e.t - t_first
     if dt < 0 or dt > span:  # outside [t_first, t_last]: not this grid's events
@@ -46,7 +45,7 @@ def _place(e, t_first, span, top, fspan, width, height, plane, row):
     # the weights are rounded to float32 once, then added in float32 (as the grid is)
     frac = np.float32(u - np.float64(left))
     pol = np.float32(1.0) if e.p != 0 else np.float32(-1.0)
-    return _ON_GRID, left, left * plane + np.uint64(yi) * row + np.uint64(xi), frac, pol
+    return _ON_GRID, left, left * plane + pix, frac, pol
 
 
 @numba.njit(cache=True, nogil=True)
@@ -55,7 +54,6 @@ def _voxel_kernel(ev, t_first, t_last, out) -> int:
     height = out.shape[1]
     width = out.shape[2]
     plane = np.uint64(height * width)  # unsigned flat indices: see _common.pixel_offset
-    row = np.uint64(width)
     flat = out.reshape(-1)
     span = t_last - t_first
     top = bins - 1
@@ -63,7 +61,7 @@ def _voxel_kernel(ev, t_first, t_last, out) -> int:
     fspan = np.float64(span) if span > 0 else 1.0  # span 0: every kept event has dt 0, u = 0
     bad = 0
     for i in range(ev.shape[0]):
-        where, left, k, frac, pol = _place(ev[i], t_first, span, top, fspan, width, height, plane, row)
+        where, left, k, frac, pol = _place(ev[i], t_first, span, top, fspan, width, height, plane)
         if where != _ON_GRID:
             bad += where == _OFF_SENSOR
             continue
@@ -84,7 +82,6 @@ def _voxel_kernel_prefetched(ev, t_first, t_last, out) -> int:
     height = out.shape[1]
     width = out.shape[2]
     plane = np.uint64(height * width)
-    row = np.uint64(width)
     flat = out.reshape(-1)
     span = t_last - t_first
     top = bins - 1
@@ -99,7 +96,7 @@ def _voxel_kernel_prefetched(ev, t_first, t_last, out) -> int:
         m = 0
         for i in range(start, min(start + PREFETCH_CHUNK, n)):
             where, left, k, frac, pol = _place(ev[i], t_first, span, top, fspan, width, height,
-                                               plane, row)
+                                               plane)
             if where != _ON_GRID:
                 bad += where == _OFF_SENSOR
                 continue
