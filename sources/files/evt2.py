@@ -29,7 +29,6 @@ class Evt2Reader(EvtRawReader):
     """Streaming EVT 2.0 reader: CD events as stream "events", external triggers as "triggers"."""
 
     format = NAME
-    encoding = NAME
     label = "EVT 2.0"
     kernel = kernel
     decoder = staticmethod(kernel.decode_evt2)

@@ -30,7 +30,6 @@ class Evt3Reader(EvtRawReader):
     """Streaming EVT 3.0 reader: CD events as stream "events", external triggers as "triggers"."""
 
     format = NAME
-    encoding = NAME
     label = "EVT 3.0"
     kernel = kernel
     decoder = staticmethod(kernel.decode_evt3)

@@ -1,9 +1,9 @@
 """What the EVT 2.0 and EVT 3.0 `.raw` readers share: the `%` header check, the sensor
 geometry, the streams and the hooks into their numba decoders.
 
-A subclass names its header encoding, its decoder kernel module (with `new_state()` and
-`S_LAST_T`) and decode function, and its decoder's error texts; word size and events per
-word are `WordStreamReader`'s.
+A subclass names its format (also the header encoding it expects), its decoder kernel
+module (with `new_state()` and `S_LAST_T`) and decode function, and its decoder's error
+texts; word size and events per word are `WordStreamReader`'s.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ ADDRESS_SPACE = Geometry(2048, 2048)  # 11-bit x and y: the most an EVT 2.0 / 3.
 class EvtRawReader(WordStreamReader):
     """Streaming EVT reader: CD events as stream "events", external triggers as "triggers"."""
 
-    encoding: str = ""  # the header's encoding, as `read_header` names it ("evt2")
     label: str = ""  # how people write it ("EVT 2.0")
     kernel: ModuleType
     decoder: Any = None  # staticmethod around the kernel's decode function
@@ -33,7 +32,7 @@ class EvtRawReader(WordStreamReader):
     def __init__(self, path: Any, geometry: Geometry | None = None,
                  chunk_words: int = DEFAULT_CHUNK_WORDS) -> None:
         header = read_header(path)
-        if header.encoding != self.encoding:
+        if header.encoding != self.format:  # `read_header` names encodings as formats: "evt2"
             raise FormatError(path, 0, f"expected an {self.label} header ('% {self.label.lower()}'), "
                               f"found encoding {header.encoding!r}")
         if geometry is None:
