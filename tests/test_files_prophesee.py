@@ -333,6 +333,9 @@ def test_wrong_magic(tmp_path):
     path.write_bytes(b"% evt 4.0\n" + bytes(64))
     with pytest.raises(FormatError, match="EVT 2.0"):
         evt2.open_reader(path)
+    path.write_bytes(b"% evt 2.0\n" + bytes(64))  # a valid header, of the other EVT version
+    with pytest.raises(FormatError, match=r"at byte 0: expected an EVT 3\.0 header \('% evt 3\.0'\), found encoding 'evt2'"):
+        evt3.open_reader(path)
 
 
 def test_truncated_header(tmp_path):
