@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from evrt.encoders import functional as F
-from evrt.encoders.functional._common import NEVER
+from evrt.encoders.functional._common import NEVER, PREFETCH_AHEAD
 from evrt.errors import EventDataError
 from evrt.events import make_events
 
@@ -106,7 +106,7 @@ def test_prefetching_voxel_kernel_equals_the_single_pass_bit_for_bit():
     from evrt.encoders.functional._common import records
 
     rng = np.random.default_rng(3)
-    n = 3 * 2048 + 77  # several chunks and a partial one
+    n = 3 * 2048 + 77  # the ring of pending adds wraps round many times
     w, h = 1280, 720
     t = np.sort(rng.integers(0, 50_000, n))
     t[100:400] = t[100]  # a run of identical times
@@ -124,6 +124,13 @@ def test_prefetching_voxel_kernel_equals_the_single_pass_bit_for_bit():
         assert np.array_equal(single.view(np.uint32), chunked.view(np.uint32))  # incl. signs of 0
         assert np.count_nonzero(single) >= 300  # the zero-span case keeps the 300-event run
         np.testing.assert_array_equal(F.voxel_grid(ev, w, h, 5, t_first, t_last), single)
+    for short in (ev[:1], ev[:PREFETCH_AHEAD - 1], ev[:PREFETCH_AHEAD + 1]):  # drained at the end
+        single = np.zeros((5, h, w), np.float32)
+        fetched = np.zeros((5, h, w), np.float32)
+        vg._voxel_kernel(short, int(t[0]), int(t[-1]), single)
+        vg._voxel_kernel_prefetched(short, int(t[0]), int(t[-1]), fetched)
+        assert np.count_nonzero(fetched) >= short.shape[0]
+        assert np.array_equal(single.view(np.uint32), fetched.view(np.uint32))
     bad = records(make_events([1, 2, 3], [1, w, 2], [1, 0, 2], [1, 0, 1]))
     with pytest.raises(EventDataError, match=rf"voxel_grid: event 1 at \(x={w}, y=0\)"):
         F.voxel_grid(bad, w, h, 3, 1, 3)
@@ -158,6 +165,10 @@ def test_prefetching_histogram_equals_the_plain_one(dtype):
     np.testing.assert_array_equal(fetched, expected)
     if fetched.nbytes > PREFETCH_ABOVE_BYTES:  # int16 and int32 frames: histogram() takes this kernel
         np.testing.assert_array_equal(F.histogram(ev[good], w, h, dtype=dtype), expected)
+    for stop in (1, PREFETCH_AHEAD - 1, PREFETCH_AHEAD + 1):  # fewer events than the prefetch distance
+        fetched[:] = 0
+        hg._histogram_kernel_prefetched(ev[:stop], top, fetched)
+        assert int(fetched.sum()) == int(good[:stop].sum())  # events 17 and 23 are off the sensor
 
 
 @pytest.mark.parametrize("polarities", [1, 2])
@@ -183,6 +194,13 @@ def test_prefetching_time_state_update_equals_the_plain_one(polarities):
     assert np.count_nonzero(fetched != NEVER) > n // 2
     last_on_cell = np.flatnonzero((x == 7) & (y == 8))[-1]
     assert fetched[:, 8, 7].max() == ev[last_on_cell]["t"]
+    for stop in (1, PREFETCH_AHEAD - 1, PREFETCH_AHEAD + 1):  # fewer events than the prefetch distance
+        plain = F.new_time_state(w, h, polarities)
+        fetched = F.new_time_state(w, h, polarities)
+        ts._update_kernel(ev[:stop], plain)
+        ts._update_kernel_prefetched(ev[:stop], fetched)
+        np.testing.assert_array_equal(plain, fetched)
+        assert np.count_nonzero(fetched != NEVER) == stop - (stop > 11)
 
 
 def test_event_image_paints_each_pixels_last_polarity_and_keeps_what_it_does_not_touch():

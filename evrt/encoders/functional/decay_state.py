@@ -32,7 +32,6 @@ from evrt.encoders.functional._common import (
     polarity_cell,
     raise_off_sensor,
     records,
-    store_prefetched,
 )
 from evrt.encoders.functional.time_surface import check_polarities, exp_simd
 from evrt.errors import ConfigError
@@ -77,8 +76,9 @@ def _update_kernel(ev, state, anchor, inv_tau) -> int:
 
 @numba.njit(cache=True, nogil=True, fastmath={"contract"})
 def _update_kernel_prefetched(ev, state, anchor, inv_tau) -> int:
-    """`_update_kernel` for states far larger than the L2 cache: per chunk of events, the
-    cells and values first, then the stores, prefetched (`store_prefetched`)."""
+    """`_update_kernel` for states far larger than the L2 cache: per chunk of
+    `PREFETCH_CHUNK` events, the cells (each prefetched as it is found) and times, then
+    their exps in one vectorised loop, then the stores, in event order."""
     n = ev.shape[0]
     on_plane = np.uint64(state.shape[1] * state.shape[2] if state.shape[0] == 2 else 0)
     flat = state.reshape(-1)
@@ -88,11 +88,12 @@ def _update_kernel_prefetched(ev, state, anchor, inv_tau) -> int:
     bad = 0
     for start in range(0, n, PREFETCH_CHUNK):
         m, off_sensor = chunk_cells(ev, start, min(start + PREFETCH_CHUNK, n), state.shape[2],
-                                    state.shape[1], on_plane, cells, times)
+                                    state.shape[1], on_plane, cells, times, flat)
         bad += off_sensor
         for j in range(m):  # contiguous times: this loop vectorises
             values[j] = exp_simd(np.float64(times[j] - anchor) * inv_tau)
-        store_prefetched(flat, cells, values, m)
+        for j in range(m):
+            flat[cells[j]] = values[j]  # time-sorted: the latest wins
     return bad
 
 

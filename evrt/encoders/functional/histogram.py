@@ -8,7 +8,8 @@ import numpy as np
 from evrt.encoders.functional._common import (
     PREFETCH_ABOVE_BYTES,
     PREFETCH_AHEAD,
-    PREFETCH_CHUNK,
+    PREFETCH_RING,
+    RING_MASK,
     check_out,
     count_limit,
     polarity_cell,
@@ -37,31 +38,38 @@ def _histogram_kernel(ev, top, out) -> int:
     return bad
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _count(flat, k, top) -> None:
+    v = flat[k]
+    if v < top:
+        flat[k] = v + 1
+
+
 @numba.njit(cache=True, nogil=True)
 def _histogram_kernel_prefetched(ev, top, out) -> int:
-    """`_histogram_kernel` for frames larger than the L2 cache: per chunk, the cells first,
-    then the counts, each cell prefetched `PREFETCH_AHEAD` events before its count."""
+    """`_histogram_kernel` for frames larger than the L2 cache: each cell is prefetched as
+    soon as its event is read, and counted `PREFETCH_AHEAD` events later (a small ring
+    holds the cells in between)."""
     on_plane = np.uint64(out.shape[1] * out.shape[2])
     flat = out.reshape(-1)
-    cells = np.empty(PREFETCH_CHUNK, np.uint64)
+    cells = np.empty(PREFETCH_RING, np.uint64)
+    found = 0
+    counted = 0
     bad = 0
-    n = ev.shape[0]
-    for start in range(0, n, PREFETCH_CHUNK):
-        m = 0
-        for i in range(start, min(start + PREFETCH_CHUNK, n)):
-            on_sensor, k = polarity_cell(ev[i], out.shape[2], out.shape[1], on_plane)
-            if not on_sensor:
-                bad += 1
-                continue
-            cells[m] = k
-            m += 1
-        for j in range(m):
-            if j + PREFETCH_AHEAD < m:
-                prefetch_for_write(flat, cells[j + PREFETCH_AHEAD])
-            k = cells[j]
-            v = flat[k]
-            if v < top:
-                flat[k] = v + 1
+    for i in range(ev.shape[0]):
+        on_sensor, k = polarity_cell(ev[i], out.shape[2], out.shape[1], on_plane)
+        if not on_sensor:
+            bad += 1
+            continue
+        prefetch_for_write(flat, k)
+        cells[found & RING_MASK] = k
+        found += 1
+        if found - counted > PREFETCH_AHEAD:
+            _count(flat, cells[counted & RING_MASK], top)
+            counted += 1
+    while counted < found:
+        _count(flat, cells[counted & RING_MASK], top)
+        counted += 1
     return bad
 
 

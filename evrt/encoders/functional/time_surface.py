@@ -25,13 +25,14 @@ from numba.extending import intrinsic
 from evrt.encoders.functional._common import (
     NEVER,
     PREFETCH_ABOVE_BYTES,
-    PREFETCH_CHUNK,
+    PREFETCH_AHEAD,
+    PREFETCH_RING,
+    RING_MASK,
     check_out,
-    chunk_cells,
     polarity_cell,
+    prefetch_for_write,
     raise_off_sensor,
     records,
-    store_prefetched,
 )
 from evrt.errors import ConfigError
 
@@ -71,19 +72,35 @@ def _update_kernel(ev, last) -> int:
 
 @numba.njit(cache=True, nogil=True)
 def _update_kernel_prefetched(ev, last) -> int:
-    """`_update_kernel` for states far larger than the L2 cache: per chunk of events, the
-    cells and times first, then the stores, prefetched (`store_prefetched`)."""
-    n = ev.shape[0]
+    """`_update_kernel` for states far larger than the L2 cache: each cell is prefetched as
+    soon as its event is read, and stored `PREFETCH_AHEAD` events later (a small ring holds
+    the cells and times in between; stores keep event order, so the latest still wins)."""
     on_plane = np.uint64(last.shape[1] * last.shape[2] if last.shape[0] == 2 else 0)
     flat = last.reshape(-1)
-    cells = np.empty(PREFETCH_CHUNK, np.uint64)
-    times = np.empty(PREFETCH_CHUNK, np.int64)
+    cells = np.empty(PREFETCH_RING, np.uint64)
+    times = np.empty(PREFETCH_RING, np.int64)
+    found = 0
+    stored = 0
     bad = 0
-    for start in range(0, n, PREFETCH_CHUNK):
-        m, off_sensor = chunk_cells(ev, start, min(start + PREFETCH_CHUNK, n), last.shape[2],
-                                    last.shape[1], on_plane, cells, times)
-        bad += off_sensor
-        store_prefetched(flat, cells, times, m)
+    for i in range(ev.shape[0]):
+        e = ev[i]
+        on_sensor, k = polarity_cell(e, last.shape[2], last.shape[1], on_plane)
+        if not on_sensor:
+            bad += 1
+            continue
+        prefetch_for_write(flat, k)
+        s = found & RING_MASK
+        cells[s] = k
+        times[s] = e.t
+        found += 1
+        if found - stored > PREFETCH_AHEAD:
+            s = stored & RING_MASK
+            flat[cells[s]] = times[s]
+            stored += 1
+    while stored < found:
+        s = stored & RING_MASK
+        flat[cells[s]] = times[s]
+        stored += 1
     return bad
 
 

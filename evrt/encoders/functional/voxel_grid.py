@@ -16,7 +16,8 @@ import numpy as np
 from evrt.encoders.functional._common import (
     PREFETCH_ABOVE_BYTES,
     PREFETCH_AHEAD,
-    PREFETCH_CHUNK,
+    PREFETCH_RING,
+    RING_MASK,
     check_out,
     check_positive,
     pixel_offset,
@@ -71,13 +72,21 @@ def _voxel_kernel(ev, t_first, t_last, out) -> int:
     return bad
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _add_weights(flat, k, plane, w_left, w_right) -> None:
+    flat[k] += w_left
+    if w_right != 0.0:  # 0 when the event sits in the last bin
+        flat[k + plane] += w_right
+
+
 @numba.njit(cache=True, nogil=True)
 def _voxel_kernel_prefetched(ev, t_first, t_last, out) -> int:
-    """`_voxel_kernel` for grids far larger than the L2 cache, in two passes per chunk: the
-    offsets and weights first, then the adds, each prefetched `PREFETCH_AHEAD` events early.
-    Same arithmetic, same order of additions: the grids are identical bit for bit. Events are
-    time-sorted, so a stretch of them adds into two neighbouring planes: the switch compares
-    those two planes with `PREFETCH_ABOVE_BYTES` (1280x720: 7.4 MB; 346x260: 0.7 MB)."""
+    """`_voxel_kernel` for grids far larger than the L2 cache. An event's two cells are
+    prefetched as soon as it is placed, and its adds wait in a small ring until
+    `PREFETCH_AHEAD` later events have been placed. Same arithmetic, same order of
+    additions: the grids are identical bit for bit. Events are time-sorted, so a stretch of
+    them adds into two neighbouring planes: the switch compares those two planes with
+    `PREFETCH_ABOVE_BYTES` (1280x720: 7.4 MB; 346x260: 0.7 MB)."""
     bins = out.shape[0]
     height = out.shape[1]
     width = out.shape[2]
@@ -87,32 +96,32 @@ def _voxel_kernel_prefetched(ev, t_first, t_last, out) -> int:
     top = bins - 1
     last_bin = np.uint64(top)
     fspan = np.float64(span) if span > 0 else 1.0
-    offsets = np.empty(PREFETCH_CHUNK, np.uint64)
-    w_left = np.empty(PREFETCH_CHUNK, np.float32)
-    w_right = np.empty(PREFETCH_CHUNK, np.float32)  # 0 when the event sits in the last bin
+    offsets = np.empty(PREFETCH_RING, np.uint64)
+    w_left = np.empty(PREFETCH_RING, np.float32)
+    w_right = np.empty(PREFETCH_RING, np.float32)
+    placed = 0
+    added = 0
     bad = 0
-    n = ev.shape[0]
-    for start in range(0, n, PREFETCH_CHUNK):
-        m = 0
-        for i in range(start, min(start + PREFETCH_CHUNK, n)):
-            where, left, k, frac, pol = _place(ev[i], t_first, span, top, fspan, width, height,
-                                               plane)
-            if where != _ON_GRID:
-                bad += where == _OFF_SENSOR
-                continue
-            offsets[m] = k
-            w_left[m] = pol * (np.float32(1.0) - frac)
-            w_right[m] = pol * frac if left < last_bin else np.float32(0.0)
-            m += 1
-        for j in range(m):
-            if j + PREFETCH_AHEAD < m:
-                ahead = offsets[j + PREFETCH_AHEAD]
-                prefetch_for_write(flat, ahead)
-                prefetch_for_write(flat, ahead + plane)  # past the end for the last bin: harmless
-            k = offsets[j]
-            flat[k] += w_left[j]
-            if w_right[j] != 0.0:
-                flat[k + plane] += w_right[j]
+    for i in range(ev.shape[0]):
+        where, left, k, frac, pol = _place(ev[i], t_first, span, top, fspan, width, height, plane)
+        if where != _ON_GRID:
+            bad += where == _OFF_SENSOR
+            continue
+        prefetch_for_write(flat, k)
+        prefetch_for_write(flat, k + plane)  # past the end for the last bin: harmless
+        s = placed & RING_MASK
+        offsets[s] = k
+        w_left[s] = pol * (np.float32(1.0) - frac)
+        w_right[s] = pol * frac if left < last_bin else np.float32(0.0)
+        placed += 1
+        if placed - added > PREFETCH_AHEAD:
+            s = added & RING_MASK
+            _add_weights(flat, offsets[s], plane, w_left[s], w_right[s])
+            added += 1
+    while added < placed:
+        s = added & RING_MASK
+        _add_weights(flat, offsets[s], plane, w_left[s], w_right[s])
+        added += 1
     return bad
 
 
