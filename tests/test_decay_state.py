@@ -115,10 +115,11 @@ def test_prefetching_update_equals_the_plain_one():
     from evrt.encoders.functional._common import PREFETCH_ABOVE_BYTES, records
 
     rng = np.random.default_rng(11)
-    n = 50_000
+    n = 50_003  # not a whole number of the kernel's 8-event blocks
     w, h = 1280, 720
     x, y = rng.integers(0, w, n), rng.integers(0, h, n)
     x[7], y[9] = w, -1  # two events off the sensor: counted, not stored
+    x[100:140], y[100:140] = 5, 6  # one cell hit 40 times in a row: the last value must win
     ev = records(make_events(np.sort(rng.integers(0, 90_000, n)), x, y, rng.integers(0, 2, n)))
     for polarities in (1, 2):
         plain = F.new_decay_state(w, h, polarities)
@@ -127,3 +128,10 @@ def test_prefetching_update_equals_the_plain_one():
         assert ds._update_kernel(ev, plain, 100_000, 1e-4) == 2
         assert ds._update_kernel_prefetched(ev, fetched, 100_000, 1e-4) == 2
         assert np.array_equal(plain, fetched) and np.count_nonzero(plain) > 10_000
+    for stop in (1, 5, 13, 37):  # inputs shorter than the prefetch distance: only the drain stores
+        plain = F.new_decay_state(w, h)
+        fetched = F.new_decay_state(w, h)
+        ds._update_kernel(ev[:stop], plain, 100_000, 1e-4)
+        assert ds._update_kernel_prefetched(ev[:stop], fetched, 100_000, 1e-4) == (stop > 7) + (stop > 9)
+        assert np.array_equal(plain, fetched)
+        assert np.count_nonzero(fetched) == stop - (stop > 7) - (stop > 9)

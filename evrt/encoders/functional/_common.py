@@ -81,11 +81,6 @@ PREFETCH_RING = 64
 
 RING_MASK = PREFETCH_RING - 1
 
-PREFETCH_CHUNK = 64
-"""Events per chunk in the decay-state update, whose exp needs a contiguous run of times to
-vectorise: each cell is prefetched when found, and stored once the chunk's exps are done."""
-
-
 @intrinsic
 def prefetch_for_write(typingctx, array, index):
     """Hint the CPU to fetch `array[index]` (a 1-D array) for writing; no fault if out of range.
@@ -95,8 +90,8 @@ def prefetch_for_write(typingctx, array, index):
     each other and with the work on the events in between, instead of stalling one by one.
     Against the earlier form (cells of a 2048-event chunk first, then its stores, each
     prefetched 32 stores ahead), three interleaved A/B runs at 1280x720 measured: voxel grid
-    1.22-1.32x, histogram 1.13-1.14x, time-state update 1.04-1.25x, decay-state update
-    1.03-1.25x. The chunked form left the stores nothing else to overlap with."""
+    1.22-1.32x, histogram 1.13-1.14x, time-state update 1.04-1.25x. The chunked form left the
+    stores nothing else to overlap with."""
     if not isinstance(array, types.Array) or array.ndim != 1 or not isinstance(index, types.Integer):
         return None
 
@@ -112,26 +107,6 @@ def prefetch_for_write(typingctx, array, index):
         return context.get_dummy_value()
 
     return types.none(array, index), codegen
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def chunk_cells(ev, start, stop, width, height, on_plane, cells, times, flat):
-    """The on-sensor events of ev[start:stop]: their cells (see `polarity_cell`) and times
-    packed into `cells[:m]`, `times[:m]`, each cell of `flat` prefetched for the store that
-    follows; returns (m, events off the sensor)."""
-    m = 0
-    bad = 0
-    for i in range(start, stop):
-        e = ev[i]
-        on_sensor, k = polarity_cell(e, width, height, on_plane)
-        if not on_sensor:
-            bad += 1
-            continue
-        prefetch_for_write(flat, k)
-        cells[m] = k
-        times[m] = e.t
-        m += 1
-    return m, bad
 
 
 def raise_off_sensor(events: np.ndarray, width: int, height: int, where: str) -> None:

