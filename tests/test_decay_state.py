@@ -1,8 +1,9 @@
 """The time-surface node's decaying state against the latest-time path, cell for cell.
 
-The node stores exp((t_last - anchor) / tau) and samples with one multiply; the functional
-`time_surface` stores t_last and evaluates exp per cell. Both must give the same float32
-surface, through re-anchoring, overlapping windows and merged polarities.
+The node stores float32 exp((t_last - anchor) / tau) and samples with one multiply; the
+functional `time_surface` stores t_last and evaluates exp per cell. The node's surface must
+stay within 2 float32 ulps of it (the roundings of the stored value, at most two rescales
+and the product), through re-anchoring, overlapping windows and merged polarities.
 """
 
 from __future__ import annotations
@@ -32,6 +33,25 @@ def _node_surfaces(node, events, g, packet_events):
     return out
 
 
+TINY = np.finfo(np.float32).tiny
+
+
+def _ulps_apart(got, want):
+    """Float32 ulps between non-negative arrays (their bit patterns are ordered like them)."""
+    return np.abs(got.view(np.int32).astype(np.int64) - want.view(np.int32))
+
+
+def _assert_within_two_ulps(got, want, where):
+    """The decay state's contract with the latest-time path (see decay_state's docstring)."""
+    normal = want >= TINY
+    far = np.flatnonzero(normal & (_ulps_apart(got, want) > 2))
+    assert far.size == 0, (f"{where}: {far.size} cells more than 2 ulps apart, first "
+                           f"{got.flat[far[0]]!r} vs {want.flat[far[0]]!r}")
+    assert np.array_equal(got[want == 0], want[want == 0]), f"{where}: a zero cell is not zero"
+    assert np.all(got[~normal] < TINY), f"{where}: a value below float32 tiny grew"
+    return int(_ulps_apart(got[normal], want[normal]).max(initial=0))
+
+
 def _latest_time_surfaces(msgs, events, g, polarities, tau):
     """The functional path: a fresh latest-time state per window, sampled at its end."""
     t = events["t"]
@@ -42,20 +62,20 @@ def _latest_time_surfaces(msgs, events, g, polarities, tau):
 
 @pytest.mark.parametrize("name", ["aedat4/aestream_davis.aedat4", "evt2/expelliarmus_evt2_test_sparklers.raw"])
 @pytest.mark.parametrize("polarities, window, overlap", [(2, 5_000, 0), (1, 4_000, 1_500)])
-def test_node_equals_latest_time_path_on_recordings(name, polarities, window, overlap):
+def test_node_is_within_two_ulps_of_the_latest_time_path_on_recordings(name, polarities, window, overlap):
     events, g = load_sample(str(shared_file(name)))
-    tau = 1_000.0  # short: the node re-anchors every REANCHOR_TAUS ms of stream
+    tau = 200.0  # short: the node re-anchors every REANCHOR_TAUS * 0.2 ms of stream
     node = TimeSurfaceEncoder(tau_us=tau, polarities=polarities, window_us=window, overlap_us=overlap)
     msgs = _node_surfaces(node, events, g, 3_000)
     span = int(events["t"][-1] - events["t"][0])
     assert span > 4 * REANCHOR_TAUS * tau and len(msgs) > 8  # several re-anchors happened
     nonzero = 0
+    worst = 0
     for m, want in _latest_time_surfaces(msgs, events, g, polarities, tau):
-        mismatch = np.flatnonzero(m.data != want)
-        assert mismatch.size == 0, (f"window {m.meta['window']}: {mismatch.size} cells differ, "
-                                    f"first {m.data.flat[mismatch[0]]!r} vs {want.flat[mismatch[0]]!r}")
+        worst = max(worst, _assert_within_two_ulps(m.data, want, f"window {m.meta['window']}"))
         nonzero += int(np.count_nonzero(want))
     assert nonzero > 10_000, "the windows must hold non-trivial surfaces"
+    assert worst >= 1  # float32 state: rounding shows (so the comparison is not vacuous)
 
 
 def test_rescaling_flushes_values_that_can_only_give_zero():
@@ -63,15 +83,17 @@ def test_rescaling_flushes_values_that_can_only_give_zero():
     ev = make_events([0, 10, 5_000], [0, 1, 2], [0, 0, 1], [1, 1, 0])
     node = TimeSurfaceEncoder(tau_us=10.0, window_us=100)
     msgs = _node_surfaces(node, ev, g, 2)
-    # t=0 and t=10 decay past exp(-104) long before the last windows: exactly 0, no subnormals
+    # t=0 and t=10 decay below float32 tiny long before the last windows: exactly 0, no
+    # subnormals
     assert (node.state[1, 0, :2] == 0).all()
-    tiny = np.finfo(np.float64).tiny
-    assert not np.any((node.state > 0) & (node.state < tiny))
+    assert not np.any((node.state > 0) & (node.state < TINY))
     last = msgs[-1]
-    assert last.data[0, 1, 2] == np.float32(np.exp(-(last.t_end - 5_000) / 10.0))
-    assert np.count_nonzero(last.data) == 1
+    assert last.t_end - 5_000 > 0 and np.count_nonzero(last.data) == 1
+    want = np.float32(np.exp(-(last.t_end - 5_000) / 10.0))
+    assert _ulps_apart(last.data[0, 1, 2:3], np.array([want])).max() <= 2
     # and the early windows saw the early events
-    assert msgs[0].data[1, 0, 1] == np.float32(np.exp(-(100 - 10) / 10.0))
+    want = np.float32(np.exp(-(100 - 10) / 10.0))
+    assert _ulps_apart(msgs[0].data[1, 0, 1:2], np.array([want])).max() <= 2
 
 
 def test_single_packet_and_many_packets_agree_across_reanchors():
@@ -103,7 +125,7 @@ def test_vectorised_exp_holds_for_positive_arguments():
 def test_bad_decay_states_and_shifts_are_config_errors():
     ev = make_events([1], [0], [0], [1])
     with pytest.raises(ConfigError, match="decay state"):
-        F.update_decay_state(ev, np.zeros((2, 3, 4), np.float32), 0, 10.0)
+        F.update_decay_state(ev, np.zeros((2, 3, 4), np.float64), 0, 10.0)
     with pytest.raises(ConfigError, match="polarities"):
         F.new_decay_state(4, 3, polarities=3)
     with pytest.raises(ConfigError, match="forward"):

@@ -159,6 +159,14 @@ def test_bad_input_raises_evrt_errors():
         F.histogram(off, 5, 4)
     with pytest.raises(EventDataError):
         run(SpikeTensorEncoder(window_us=5), [EventPacket(off, g)])
+    # a packet that skipped validation: the time-surface node (which calls its kernel
+    # directly) still names the event, for the small and the prefetching kernel alike
+    for geometry in (g, Geometry(1280, 720)):
+        bad = make_events([1, 2], [1, geometry.width], [0, 0], [1, 1])
+        packet = EventPacket.trusted(bad, geometry, "cam", 1, 3, {})
+        with pytest.raises(EventDataError,
+                           match=rf"time_surface: event 1 at \(x={geometry.width}, y=0\) is outside"):
+            run(TimeSurfaceEncoder(window_us=5), [packet])
     with pytest.raises(ConfigError):
         HistogramEncoder()  # neither window_us nor window_events
     with pytest.raises(ConfigError):
