@@ -67,10 +67,10 @@ def polarity_cell(e, width, height, on_plane):
 
 
 PREFETCH_ABOVE_BYTES = 2 << 20
-"""Kernels that scatter into a grid or state larger than this (the L2 cache of the benchmark
-machine) take their prefetching variant: measured 1.3-1.5x faster with 7-15 MB arrays
-(1280x720), and 1.2-1.4x slower with 0.7-1.4 MB ones (346x260), which stay in cache without
-the prefetches and the ring of pending stores."""
+"""Kernels that scatter into a grid or state larger than this (the benchmark machine's L2
+caches together: 1 MiB per core) take their prefetching variant: measured 1.3-1.5x faster
+with 7-15 MB arrays (1280x720), and 1.2-1.4x slower with 0.7-1.4 MB ones (346x260), which
+stay in cache without the prefetches and the ring of pending stores."""
 
 PREFETCH_AHEAD = 32
 """Events between the prefetch of a cell and the store or add into it (16-64 measured alike)."""
