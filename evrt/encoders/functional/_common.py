@@ -79,7 +79,7 @@ PREFETCH_RING = 64
 """Slots in a prefetching kernel's ring of pending stores: a power of two above
 `PREFETCH_AHEAD`, so a slot is `i & (PREFETCH_RING - 1)` and the ring stays in L1."""
 
-RING_MASK = PREFETCH_RING - 1
+RING_MASK = PREFETCH_RING - 1  # event i's slot: i & RING_MASK
 
 @intrinsic
 def prefetch_for_write(typingctx, array, index):

@@ -14,10 +14,13 @@ before the stored values leave the float32 range: the node keeps t_ref - anchor 
 
 The state is float32, like the surface it gives: half the bytes of float64 to scatter
 into per event and to read per sampled window, which measured 1.3x faster for a 1280x720
-node. The price is rounding: the stored value, each rescale and the sampling product
-are each rounded to float32, so the surface is within 2 float32 ulps of the latest-time
-path (on the real recordings: 1 ulp apart in 15-26% of the non-zero cells, 2 in under
-0.1%, the rest equal).
+node. The price is rounding. The stored value, each rescale (at most two, see
+`REANCHOR_TAUS`) and the sampling product are each rounded to float32, each adding at most
+2**-24 relative, so a cell is within 4 * 2**-24 relative of the exact surface (the
+latest-time path's float32 value is within 2**-24 of it). On the real recordings the two
+paths are 1 ulp apart in 15-26% of the non-zero cells and 2 ulps in under 0.1%; the tests
+hold them to 2 ulps.
+
 A value below the smallest normal float32 (~1.2e-38) is stored as 0, where the latest-time
 path may give a subnormal; subnormals would make every later multiply a slow microcode
 assist. Never-fired cells hold 0, so they need no test when sampling.
@@ -112,8 +115,8 @@ def _update_kernel_prefetched(ev, state, anchor, inv_tau) -> int:
     """`_update_kernel` for states far larger than the L2 cache. Events go through a ring in
     blocks of `_EXP_BLOCK`: a block's cells are prefetched as they are found, its exps are
     evaluated in one vectorised loop, and its stores wait until `PREFETCH_AHEAD` more events
-    have been read. Measured 1.2x faster than finding, exp-ing and storing 64-event chunks
-    one after the other (1280x720, 5000-event packets)."""
+    have been read. Measured 1.2-1.45x faster than finding, exp-ing and storing 64-event
+    chunks one after the other (1280x720, 5000-event packets)."""
     n = ev.shape[0]
     height = state.shape[1]
     width = state.shape[2]
