@@ -410,7 +410,8 @@ def main() -> None:
         return float(np.median(values)) if values else None
 
     def spread(values):
-        digits = 2 if max(values) < 2 else 1 if max(values) < 10 else 0
+        # one decimal whenever the range reaches below 10, so [9.6-11] never prints as [10-11]
+        digits = 2 if max(values) < 2 else 1 if min(values) < 10 else 0
         return f" [{min(values):.{digits}f}-{max(values):.{digits}f}]" if len(values) > 1 else ""
 
     rows = []
