@@ -410,8 +410,9 @@ def main() -> None:
         return float(np.median(values)) if values else None
 
     def spread(values):
-        # one decimal whenever the range reaches below 10, so [9.6-11] never prints as [10-11]
-        digits = 2 if max(values) < 2 else 1 if min(values) < 10 else 0
+        # decimals by the smallest value, so a range that reaches below a target (10x tonic,
+        # 1x dv) never prints as if it did not: [9.6-11] is not [10-11], [0.96-2.1] not [1.0-2.1]
+        digits = 2 if min(values) < 2 else 1 if min(values) < 10 else 0
         return f" [{min(values):.{digits}f}-{max(values):.{digits}f}]" if len(values) > 1 else ""
 
     rows = []
