@@ -19,6 +19,14 @@ from evrt.encoders.functional._common import (
 )
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _count(flat, k, top) -> None:
+    """One more count at flat[k], saturating at `top`."""
+    v = flat[k]
+    if v < top:
+        flat[k] = v + 1
+
+
 @numba.njit(cache=True, nogil=True)
 def _histogram_kernel(ev, top, out) -> int:
     """Add one count per event at out[p>0, y, x], never past `top` (the dtype's largest
@@ -32,17 +40,8 @@ def _histogram_kernel(ev, top, out) -> int:
         if not on_sensor:
             bad += 1
             continue
-        v = flat[k]
-        if v < top:
-            flat[k] = v + 1
+        _count(flat, k, top)
     return bad
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def _count(flat, k, top) -> None:
-    v = flat[k]
-    if v < top:
-        flat[k] = v + 1
 
 
 @numba.njit(cache=True, nogil=True)
