@@ -15,8 +15,8 @@ import numpy as np
 
 from evrt.encoders import functional as F
 from evrt.encoders.buffers import BufferRing
-from evrt.encoders.functional._common import count_limit, raise_off_sensor, records
-from evrt.encoders.functional.decay_state import REANCHOR_TAUS, decay_update_kernel
+from evrt.encoders.functional._common import count_limit
+from evrt.encoders.functional.decay_state import REANCHOR_TAUS, decay_updater
 from evrt.encoders.functional.display import NO_EVENT
 from evrt.encoders.functional.time_surface import check_polarities
 from evrt.encoders.windowing import Window, make_windower
@@ -172,7 +172,7 @@ class TimeSurfaceEncoder(EncoderNode):
         self.anchor: int | None = None
         # checked once here: a window spans several packets, and the functional call's checks
         # cost as much as the kernel on a 5000-event part
-        self._update = decay_update_kernel(self.state)
+        self._update = decay_updater(self.state)
         self._inv_tau = 1.0 / self.tau
 
     def encode(self, window: Window) -> TensorMsg:
@@ -186,8 +186,7 @@ class TimeSurfaceEncoder(EncoderNode):
         # Overlapping windows re-apply the events they share: each stores its own value again.
         anchor = np.int64(self.anchor)
         for part in window.parts:
-            if self._update(records(part), self.state, anchor, self._inv_tau):
-                raise_off_sensor(part, self.geometry.width, self.geometry.height, self.kind)
+            self._update(part, anchor, self._inv_tau)
         surface = F.sample_decay_state(self.state, window.t_end - self.anchor, self.tau,
                                        out=self.ring.take(None))
         return self._msg(surface, window, tau_us=self.tau)

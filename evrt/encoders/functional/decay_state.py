@@ -29,6 +29,7 @@ assist. Never-fired cells hold 0, so they need no test when sampling.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numba
 import numpy as np
@@ -178,25 +179,29 @@ def _check_state(state: np.ndarray) -> None:
                           f"(see new_decay_state), got {state.dtype} {state.shape}")
 
 
-def decay_update_kernel(state: np.ndarray):
-    """The numba kernel `update_decay_state` takes for `state`, which is checked here.
+def decay_updater(state: np.ndarray) -> Callable[[np.ndarray, np.int64, float], None]:
+    """`update(events, anchor, inv_tau)`: `update_decay_state` on `state`, checked here once.
 
-    For a caller that updates one state packet after packet (the time-surface node): it
-    checks once and then calls `kernel(records(events), state, np.int64(anchor), 1 / tau)`,
-    which returns how many events were off the sensor. The per-call checks cost about as
-    much as the kernel on a small packet.
+    For a caller that updates one state packet after packet (the time-surface node): the
+    checks and the kernel choice cost about as much as the kernel on a small packet. `anchor`
+    is an `np.int64`, `inv_tau` is 1 / tau; events off the sensor raise `EventDataError`.
     """
     _check_state(state)
-    return _update_kernel_prefetched if state.nbytes > PREFETCH_ABOVE_BYTES else _update_kernel
+    kernel = _update_kernel_prefetched if state.nbytes > PREFETCH_ABOVE_BYTES else _update_kernel
+    height, width = state.shape[1], state.shape[2]
+
+    def update(events: np.ndarray, anchor: np.int64, inv_tau: float) -> None:
+        if kernel(records(events), state, anchor, inv_tau):
+            raise_off_sensor(events, width, height, "time_surface")
+
+    return update
 
 
 def update_decay_state(events: np.ndarray, state: np.ndarray, anchor: int, tau: float) -> np.ndarray:
     """Store exp((t - anchor) / tau) for each event at its pixel (per polarity, or merged if
     `state` has one plane); returns `state`. Events must be time-sorted, with
     t - anchor <= `REANCHOR_TAUS` * tau."""
-    kernel = decay_update_kernel(state)
-    if kernel(records(events), state, np.int64(anchor), 1.0 / float(tau)):
-        raise_off_sensor(events, state.shape[2], state.shape[1], "time_surface")
+    decay_updater(state)(events, np.int64(anchor), 1.0 / float(tau))
     return state
 
 
