@@ -73,6 +73,21 @@ def make_events(t: Any, x: Any, y: Any, p: Any) -> np.ndarray:
     return out
 
 
+def copy_events(events: np.ndarray) -> np.ndarray:
+    """A new C-contiguous `EVENT_DTYPE` array holding the same records, padding bytes included.
+
+    The records are copied as int64 words: numpy's copy of this padded record dtype goes
+    field by field and measured 4-5x slower (2 M events: ~41 ms against ~8 ms).
+    """
+    events = as_events(events)
+    out = np.empty(events.shape, dtype=EVENT_DTYPE)
+    if events.flags.c_contiguous:
+        np.copyto(out.view(np.int64), events.view(np.int64))
+    else:  # strided records: copied as opaque 16-byte items, still every byte
+        np.copyto(out.view(np.void(16).dtype), events.view(np.void(16).dtype))
+    return out
+
+
 def concat_events(arrays: list[np.ndarray]) -> np.ndarray:
     """Concatenate event arrays into one `EVENT_DTYPE` array with zeroed padding bytes.
 

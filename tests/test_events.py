@@ -11,11 +11,13 @@ from evrt.errors import EventDataError
 from evrt.events import (
     DV_EVENT_DTYPE,
     EVENT_DTYPE,
+    PACKED_EVENT_DTYPE,
     EventPacket,
     Geometry,
     as_events,
     check_events,
     concat_events,
+    copy_events,
     from_dv,
     from_tonic,
     make_events,
@@ -114,3 +116,19 @@ def test_concat_zeroes_padding_bytes_even_from_uninitialised_inputs():
     c = concat_events([a, a[:10]])
     assert not c.view(np.uint8).reshape(-1, 16)[:, 13:].any()
     np.testing.assert_array_equal(c["t"][:a.size], a["t"])
+
+
+def test_copy_events_copies_every_byte_into_new_memory():
+    a = np.empty(1001, dtype=EVENT_DTYPE)
+    a.view(np.uint8)[:] = np.arange(a.nbytes) % 251  # every byte differs from its neighbours
+    c = copy_events(a)
+    assert c.dtype == EVENT_DTYPE and c.flags.c_contiguous and not np.shares_memory(a, c)
+    assert c.tobytes() == a.tobytes()  # padding bytes too (the word copy moves all 16)
+    strided = a[::3]
+    s = copy_events(strided)
+    assert s.flags.c_contiguous and s.tobytes() == b"".join(r.tobytes() for r in strided)
+    packed = copy_events(a.astype(PACKED_EVENT_DTYPE))
+    assert packed.dtype == EVENT_DTYPE
+    for name in ("t", "x", "y", "p"):
+        np.testing.assert_array_equal(packed[name], a[name])
+    assert copy_events(a[:0]).shape == (0,)

@@ -89,6 +89,17 @@ def test_downsample_is_a_block_sum_of_the_frame(data, factor):
     np.testing.assert_array_equal(E.histogram(msg.events, msg.geometry.width, msg.geometry.height), want)
 
 
+@pytest.mark.parametrize("factor", [1, 2, 3, 4, 5, 8])
+def test_downsample_floors_like_numpy_for_every_factor(factor):
+    # powers of two take an arithmetic shift, the others a division: both floor, negatives too
+    ev = make_events(np.arange(6), [-9, -8, -1, 0, 7, 345], [-3, 5, 259, -16, 1, 0], [1, 0, 1, 0, 1, 0])
+    out = F.downsample(ev, factor)
+    np.testing.assert_array_equal(out["x"], ev["x"] // factor)
+    np.testing.assert_array_equal(out["y"], ev["y"] // factor)
+    np.testing.assert_array_equal(out["t"], ev["t"])
+    assert not np.shares_memory(out, ev)
+
+
 def test_background_activity_border_and_never_convention():
     g = Geometry(3, 2)
     last = F.new_pixel_times(g.width, g.height)

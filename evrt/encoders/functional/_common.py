@@ -11,7 +11,7 @@ from numba import types
 from numba.extending import intrinsic
 
 from evrt.errors import ConfigError, EventDataError
-from evrt.events import EVENT_DTYPE, as_events
+from evrt.events import EVENT_DTYPE, as_events, copy_events
 
 NEVER = np.int64(np.iinfo(np.int64).min // 4)
 """Timestamp meaning 'this pixel never fired' in per-pixel time state (far enough from the
@@ -31,7 +31,7 @@ def records(events: np.ndarray) -> np.ndarray:
     about twice as fast in numba as four strided column views.
     """
     ev = as_events(events)
-    return ev if ev.flags.c_contiguous else np.ascontiguousarray(ev)
+    return ev if ev.flags.c_contiguous else copy_events(ev)
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
