@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from evrt.errors import ConfigError, FormatError
-from evrt.events import EVENT_DTYPE
+from evrt.events import EVENT_DTYPE, copy_events
 
 __all__ = ["REPRESENTATIONS", "encode_window", "MvsecDepthFile", "write_mvsec", "DepthSamples",
            "stack_samples"]
@@ -85,7 +85,7 @@ def _downsample_depth(depth: np.ndarray, scale: int) -> np.ndarray:
 def _downsample_events(events: np.ndarray, scale: int) -> np.ndarray:
     if scale == 1:
         return events
-    out = events.copy()
+    out = copy_events(events)
     out["x"] //= scale
     out["y"] //= scale
     return out

@@ -29,7 +29,7 @@ import numpy as np
 
 from evrt.devices import check_device
 from evrt.errors import ConfigError
-from evrt.events import EventPacket
+from evrt.events import EventPacket, copy_events
 from evrt.graph.node import Node
 
 SIZE = 34
@@ -86,7 +86,7 @@ class PrimeNode(Node):
         g = packet.geometry
         if (g.width, g.height) == (SIZE, SIZE):
             return ev
-        out = ev.copy()
+        out = copy_events(ev)
         out["x"] = (ev["x"].astype(np.int64) * SIZE // g.width).astype(out["x"].dtype)
         out["y"] = (ev["y"].astype(np.int64) * SIZE // g.height).astype(out["y"].dtype)
         return out
