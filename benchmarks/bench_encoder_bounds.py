@@ -30,12 +30,11 @@ import numpy as np
 from bench_encoders import interleaved, load_davis, load_gen4, tile
 
 from evrt.encoders import functional as E
-from evrt.encoders.functional.decay_state import REANCHOR_TAUS
 from evrt.encoders.nodes import TimeSurfaceEncoder
 from evrt.events import EventPacket, to_tonic
 
 voxel_module = importlib.import_module("evrt.encoders.functional.voxel_grid")
-_place, _weights = voxel_module._place, voxel_module._weights
+_place, _weights, grid_geometry = voxel_module._place, voxel_module._weights, voxel_module.grid_geometry
 
 _SMALL_GRID_MASK = np.uint64((1 << 16) - 1)  # 64 Ki float32 cells = 256 KB
 
@@ -43,13 +42,7 @@ _SMALL_GRID_MASK = np.uint64((1 << 16) - 1)  # 64 Ki float32 cells = 256 KB
 @numba.njit(nogil=True)
 def _voxel_into_small_grid(ev, t_first, t_last, out):
     """`_voxel_kernel`'s arithmetic, every offset masked into the first 256 KB of `out`."""
-    bins, height, width = out.shape
-    plane = np.uint64(height * width)
-    flat = out.reshape(-1)
-    span = t_last - t_first
-    top = bins - 1
-    last_bin = np.uint64(top)
-    fspan = np.float64(span) if span > 0 else 1.0
+    width, height, plane, flat, span, top, last_bin, fspan = grid_geometry(out, t_first, t_last)
     bad = 0
     for i in range(ev.shape[0]):
         where, left, k, frac, pol = _place(ev[i], t_first, span, top, fspan, width, height, plane)
@@ -118,12 +111,7 @@ class _NodeWithout(TimeSurfaceEncoder):
         self._do_update, self._do_sample = update, sample
 
     def encode(self, window):  # TimeSurfaceEncoder.encode, with the two pieces switchable
-        if self.anchor is None:
-            self.anchor = window.t_end
-        elif window.t_end - self.anchor > REANCHOR_TAUS * self.tau:
-            E.rescale_decay_state(self.state, window.t_end - self.anchor, self.tau)
-            self.anchor = window.t_end
-        anchor = np.int64(self.anchor)
+        anchor = self.anchor_for(window)
         if self._do_update:
             for part in window.parts:
                 self._update(part, anchor, self._inv_tau)

@@ -175,16 +175,21 @@ class TimeSurfaceEncoder(EncoderNode):
         self._update = decay_updater(self.state)
         self._inv_tau = 1.0 / self.tau
 
-    def encode(self, window: Window) -> TensorMsg:
-        # Anchor at a window's end and keep every later sampling time within REANCHOR_TAUS
-        # tau of it; the window's events are all before its end, so none overflows.
+    def anchor_for(self, window: Window) -> np.int64:
+        """The anchor for `window`'s updates and sampling, rescaling the state when it moves.
+
+        Anchored at a window's end, every later sampling time is kept within REANCHOR_TAUS
+        tau of the anchor; the window's events are all before its end, so none overflows."""
         if self.anchor is None:
             self.anchor = window.t_end
         elif window.t_end - self.anchor > REANCHOR_TAUS * self.tau:
             F.rescale_decay_state(self.state, window.t_end - self.anchor, self.tau)
             self.anchor = window.t_end
+        return np.int64(self.anchor)
+
+    def encode(self, window: Window) -> TensorMsg:
         # Overlapping windows re-apply the events they share: each stores its own value again.
-        anchor = np.int64(self.anchor)
+        anchor = self.anchor_for(window)
         for part in window.parts:
             self._update(part, anchor, self._inv_tau)
         surface = F.sample_decay_state(self.state, window.t_end - self.anchor, self.tau,

@@ -64,17 +64,22 @@ def _add_weights(flat, k, plane, w_left, w_right) -> None:
         flat[k + plane] += w_right
 
 
-@numba.njit(cache=True, nogil=True)
-def _voxel_kernel(ev, t_first, t_last, out) -> int:
-    bins = out.shape[0]
-    height = out.shape[1]
-    width = out.shape[2]
-    plane = np.uint64(height * width)  # unsigned flat indices: see _common.pixel_offset
-    flat = out.reshape(-1)
+@numba.njit(cache=True, nogil=True, inline="always")
+def grid_geometry(out, t_first, t_last):
+    """What a kernel needs to place events into the (bins, H, W) grid `out` over
+    [t_first, t_last]: (width, height, plane size and flat view of `out` (unsigned indices:
+    see _common.pixel_offset), span, last bin index as int and as uint64, span as float64)."""
+    bins, height, width = out.shape
     span = t_last - t_first
     top = bins - 1
-    last_bin = np.uint64(top)
     fspan = np.float64(span) if span > 0 else 1.0  # span 0: every kept event has dt 0, u = 0
+    return (width, height, np.uint64(height * width), out.reshape(-1), span, top,
+            np.uint64(top), fspan)
+
+
+@numba.njit(cache=True, nogil=True)
+def _voxel_kernel(ev, t_first, t_last, out) -> int:
+    width, height, plane, flat, span, top, last_bin, fspan = grid_geometry(out, t_first, t_last)
     bad = 0
     for i in range(ev.shape[0]):
         where, left, k, frac, pol = _place(ev[i], t_first, span, top, fspan, width, height, plane)
@@ -96,15 +101,7 @@ def _voxel_kernel_prefetched(ev, t_first, t_last, out) -> int:
     additions: the grids are identical bit for bit. Events are time-sorted, so a stretch of
     them adds into two neighbouring planes: the switch compares those two planes with
     `PREFETCH_ABOVE_BYTES` (1280x720: 7.4 MB; 346x260: 0.7 MB)."""
-    bins = out.shape[0]
-    height = out.shape[1]
-    width = out.shape[2]
-    plane = np.uint64(height * width)
-    flat = out.reshape(-1)
-    span = t_last - t_first
-    top = bins - 1
-    last_bin = np.uint64(top)
-    fspan = np.float64(span) if span > 0 else 1.0
+    width, height, plane, flat, span, top, last_bin, fspan = grid_geometry(out, t_first, t_last)
     offsets = np.empty(PREFETCH_RING, np.uint64)
     w_left = np.empty(PREFETCH_RING, np.float32)
     w_right = np.empty(PREFETCH_RING, np.float32)
