@@ -66,6 +66,13 @@ def polarity_cell(e, width, height, on_plane):
     return on_sensor, (on_plane if e.p != 0 else np.uint64(0)) + pix
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def on_plane_offset(planes):
+    """`polarity_cell`'s `on_plane` for a (planes, H, W) time state: H * W with one plane per
+    polarity, 0 with both polarities merged into one plane."""
+    return np.uint64(planes.shape[1] * planes.shape[2] if planes.shape[0] == 2 else 0)
+
+
 PREFETCH_ABOVE_BYTES = 2 << 20
 """Kernels that scatter into a grid or state larger than this (the benchmark machine's L2
 caches together: 1 MiB per core) take their prefetching variant: measured 1.3-1.5x faster

@@ -39,6 +39,7 @@ from evrt.encoders.functional._common import (
     PREFETCH_AHEAD,
     PREFETCH_RING,
     check_out,
+    on_plane_offset,
     polarity_cell,
     prefetch_for_write,
     raise_off_sensor,
@@ -83,7 +84,7 @@ def _update_kernel(ev, state, anchor, inv_tau) -> int:
     values = np.empty(n, np.float32)
     for i in range(n):
         values[i] = _decayed(times[i], inv_tau)
-    on_plane = np.uint64(state.shape[1] * state.shape[2] if state.shape[0] == 2 else 0)
+    on_plane = on_plane_offset(state)
     flat = state.reshape(-1)
     bad = 0
     for i in range(n):
@@ -121,7 +122,7 @@ def _update_kernel_prefetched(ev, state, anchor, inv_tau) -> int:
     n = ev.shape[0]
     height = state.shape[1]
     width = state.shape[2]
-    on_plane = np.uint64(height * width if state.shape[0] == 2 else 0)
+    on_plane = on_plane_offset(state)
     flat = state.reshape(-1)
     cells = np.empty(PREFETCH_RING, np.uint64)
     values = np.empty(PREFETCH_RING)

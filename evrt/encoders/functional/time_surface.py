@@ -29,6 +29,7 @@ from evrt.encoders.functional._common import (
     PREFETCH_RING,
     RING_MASK,
     check_out,
+    on_plane_offset,
     polarity_cell,
     prefetch_for_write,
     raise_off_sensor,
@@ -55,7 +56,7 @@ def new_time_state(width: int, height: int, polarities: int = 2) -> np.ndarray:
 
 @numba.njit(cache=True, nogil=True)
 def _update_kernel(ev, last) -> int:
-    on_plane = np.uint64(last.shape[1] * last.shape[2] if last.shape[0] == 2 else 0)  # 1: merged
+    on_plane = on_plane_offset(last)
     flat = last.reshape(-1)
     bad = 0
     for i in range(ev.shape[0]):
@@ -75,7 +76,7 @@ def _update_kernel_prefetched(ev, last) -> int:
     """`_update_kernel` for states far larger than the L2 cache: each cell is prefetched as
     soon as its event is read, and stored `PREFETCH_AHEAD` events later (a small ring holds
     the cells and times in between; stores keep event order, so the latest still wins)."""
-    on_plane = np.uint64(last.shape[1] * last.shape[2] if last.shape[0] == 2 else 0)
+    on_plane = on_plane_offset(last)
     flat = last.reshape(-1)
     cells = np.empty(PREFETCH_RING, np.uint64)
     times = np.empty(PREFETCH_RING, np.int64)
